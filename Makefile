@@ -1,0 +1,66 @@
+# SpanishGas platform. `make demo` and `make test` each build .venv from requirements.lock when it is
+# missing or older than the lock, so either works alone on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-from-lock
+UV_VERSION := 0.13.8
+export SPARK_LOCAL_IP ?= 127.0.0.1
+export PYTHONDONTWRITEBYTECODE :=
+
+.PHONY: help venv demo test test-unit lint format lock services-up services-down services-status bench clean
+
+help:
+	@echo "make demo             generate a small synthetic drop and run every stage end to end (no servers)"
+	@echo "make test             install from the lock, start Postgres/Redis if needed, run the test suite"
+	@echo "make lint             ruff check"
+	@echo "make lock             recompile requirements.lock from requirements.in"
+	@echo "make services-up      make Postgres and Redis answer on loopback (services-down / services-status)"
+	@echo "make bench            run the benchmarks (figures go to docs/benchmarks.md by hand)"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --python $(BIN)/python --compile-bytecode requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps --compile-bytecode -e .
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/spanishgas demo
+
+test: $(STAMP)
+	bash scripts/services.sh up
+	$(BIN)/pytest tests
+
+test-unit: $(STAMP)
+	$(BIN)/pytest tests -m "unit"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+lock:
+	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet uv==$(UV_VERSION); }
+	$(BIN)/uv pip compile --python-version 3.11 requirements.in -o requirements.lock
+
+services-up:
+	bash scripts/services.sh up
+
+services-down:
+	bash scripts/services.sh down
+
+services-status:
+	bash scripts/services.sh status
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_generate.py
+
+clean:
+	rm -rf data spark-warehouse metastore_db .pytest_cache

@@ -1,0 +1,174 @@
+"""`spanishgas <stage>`: one command line for every stage, used by people, Airflow tasks and the docs."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+app = typer.Typer(
+    name="spanishgas",
+    help="SpanishGas churn-and-retention platform. Each subcommand is one stage of the pipeline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+console = Console(stderr=True)
+
+
+def _parse_date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+@app.command("settings")
+def show_settings(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Show the effective settings (profile, lake, services); secrets are never printed."""
+    from spanishgas.settings import get_settings
+
+    described = get_settings().describe()
+    if as_json:
+        typer.echo(json.dumps(described, indent=2))
+        return
+    table = Table("setting", "value", title="SpanishGas settings")
+    for key, value in described.items():
+        table.add_row(key, value)
+    Console().print(table)
+
+
+@app.command("contracts")
+def show_contracts(
+    markdown: Annotated[bool, typer.Option("--markdown", help="print docs/data_contracts.md")] = False,
+) -> None:
+    """List the seven raw files and their columns as the platform expects them."""
+    from spanishgas.contracts import RAW_FILES, contracts_markdown
+
+    if markdown:
+        typer.echo(contracts_markdown())
+        return
+    for c in RAW_FILES:
+        typer.echo(f"{c.pattern} ({c.format}): {', '.join(c.column_names)}")
+
+
+@app.command("generate")
+def generate_cmd(
+    customers: Annotated[int, typer.Option(help="base customers (full scale: 20099)")] = 2_000,
+    start: Annotated[str, typer.Option(help="first day simulated, YYYY-MM-DD")] = "2023-01-01",
+    end: Annotated[str, typer.Option(help="last day delivered, YYYY-MM-DD")] = "2024-12-31",
+    seed: Annotated[int, typer.Option(help="random seed; same seed, same bytes")] = 42,
+    out: Annotated[Path | None, typer.Option(help="raw drop folder (default: settings raw_dir)")] = None,
+    truth: Annotated[Path | None, typer.Option(help="ground-truth folder, outside the drop")] = None,
+    dirtiness: Annotated[int, typer.Option(min=0, max=2, help="0 clean, 1 as delivered, 2 harsh")] = 1,
+    scenario: Annotated[str, typer.Option(help="none | price_shock | new_channel")] = "none",
+    scenario_start: Annotated[str | None, typer.Option(help="day the scenario starts")] = None,
+    emit_from: Annotated[str | None, typer.Option(help="write only events from this day on")] = None,
+    incremental: Annotated[
+        bool, typer.Option(help="continue the newest run recorded in --truth by one month, writing that month only")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option(help="replace a delivery already in --out")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="processes for the hourly file")] = 2,
+) -> None:
+    """Write a synthetic delivery of the seven raw files, plus ground truth for evaluation."""
+    from dataclasses import replace
+
+    from spanishgas.generator import Dirtiness, GeneratorConfig, Scenario, config_from_manifest, generate
+    from spanishgas.generator.delivery import latest_manifest
+    from spanishgas.settings import get_settings
+
+    settings = get_settings()
+    if scenario not in {s.value for s in Scenario}:
+        raise typer.BadParameter(f"unknown scenario {scenario!r}; use none, price_shock or new_channel")
+    out_dir = out or Path(str(settings.raw_dir))
+    truth_dir = truth or Path(str(settings.truth_dir))
+    if incremental:
+        try:
+            previous = config_from_manifest(latest_manifest(truth_dir))
+        except FileNotFoundError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        first = previous.end + timedelta(days=1)
+        last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        month = first.strftime("%Y-%m")
+        cfg = replace(
+            previous,
+            end=last,
+            emit_from=first,
+            out_dir=out or Path(str(settings.raw_dir)).with_name(f"raw_{month}"),
+            truth_dir=truth_dir / "increments" / month,
+            workers=workers,
+        )
+    else:
+        try:
+            cfg = GeneratorConfig(
+                customers=customers,
+                start=date.fromisoformat(start),
+                end=date.fromisoformat(end),
+                seed=seed,
+                out_dir=out_dir,
+                truth_dir=truth_dir,
+                dirtiness=Dirtiness(dirtiness),
+                scenario=Scenario(scenario),
+                scenario_start=_parse_date(scenario_start),
+                emit_from=_parse_date(emit_from),
+                label_horizon_days=settings.label_horizon_days,
+                workers=workers,
+            )
+        except ValueError as exc:  # bad dates or an inconsistent combination of options
+            raise typer.BadParameter(str(exc)) from exc
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("simulating", total=None)
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total, description=stage)
+
+        try:
+            report = generate(cfg, on_progress=on_progress, overwrite=overwrite)
+        except (FileExistsError, ValueError) as exc:
+            console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+            raise typer.Exit(2) from exc
+    table = Table("file", "rows", title=f"Synthetic delivery in {report.out_dir} ({report.seconds} s)")
+    for name, stats in report.files.items():
+        table.add_row(name, f"{int(stats.get('rows', stats.get('records', 0))):,}")
+    console.print(table)
+    console.print(
+        f"customers {report.customers_delivered:,}, churn rate {report.churn_rate:.2%}; "
+        f"ground truth in {report.truth_dir}"
+    )
+
+
+@app.command("demo")
+def demo_cmd(
+    customers: Annotated[int, typer.Option(help="base customers")] = 2_000,
+    workdir: Annotated[Path, typer.Option(help="where the demo writes everything")] = Path("data/demo"),
+) -> None:
+    """Run every stage that exists end to end on embedded defaults (no servers) and say where outputs are."""
+    from spanishgas.demo import run_demo
+
+    run_demo(customers=customers, workdir=workdir, console=console)
+
+
+def main() -> None:  # pragma: no cover - console-script entry
+    """Entry point of the ``spanishgas`` console script."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

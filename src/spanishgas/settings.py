@@ -1,0 +1,182 @@
+"""Typed settings for every stage of the platform.
+
+One object, read from environment variables prefixed ``SPANISHGAS_`` (nested fields use ``__``, e.g.
+``SPANISHGAS_POSTGRES__HOST``) and from a ``.env`` file. Two profiles:
+
+* ``local`` (default): embedded, no servers. Lake on the local disk, Spark ``local[*]``, MLflow and
+  Optuna on SQLite files, Feast with the file offline store and the SQLite online store.
+* ``stack``: Postgres, Redis, an S3-compatible object store and an MLflow tracking server.
+
+Fields left empty are filled from the profile; an explicit value always wins.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Profile = Literal["local", "stack"]
+
+
+class PostgresSettings(BaseModel):
+    """Connection to the Postgres server used by Feast, MLflow, Optuna and the scored table."""
+
+    host: str = "127.0.0.1"
+    port: int = 5432
+    user: str = "postgres"
+    password: SecretStr = SecretStr("")
+    database: str = "spanishgas"
+    sslmode: str = "disable"
+
+    def sqlalchemy_url(self, database: str | None = None) -> str:
+        """SQLAlchemy URL (psycopg2 driver) for ``database`` (default: the platform database)."""
+        pw = self.password.get_secret_value()
+        auth = f"{self.user}:{pw}" if pw else self.user
+        return f"postgresql+psycopg2://{auth}@{self.host}:{self.port}/{database or self.database}"
+
+
+class RedisSettings(BaseModel):
+    """Connection to the Redis server used as Feast's online store."""
+
+    host: str = "127.0.0.1"
+    port: int = 6379
+    db: int = 0
+    password: SecretStr = SecretStr("")
+
+    @property
+    def connection_string(self) -> str:
+        """Feast's ``host:port,db=N`` form."""
+        pw = self.password.get_secret_value()
+        extra = f",password={pw}" if pw else ""
+        return f"{self.host}:{self.port},db={self.db}{extra}"
+
+
+class S3Settings(BaseModel):
+    """S3-compatible object store holding the lake in the stack profile."""
+
+    endpoint_url: str = "http://127.0.0.1:8333"
+    bucket: str = "spanishgas-lake"
+    access_key_id: str = "spanishgas"
+    secret_access_key: SecretStr = SecretStr("spanishgas-secret")
+    region: str = "us-east-1"
+
+
+class SparkSettings(BaseModel):
+    """How jobs get their Spark session. ``master`` is any Spark master URL, so the same jobs run on
+    standalone, Kubernetes or YARN clusters unchanged."""
+
+    master: str = "local[*]"
+    driver_memory: str = "6g"
+    # Few partitions: the machine has 2 cores and the customer-month tables are small.
+    shuffle_partitions: int = Field(default=0, description="0 means 4 x available cores")
+    ui_enabled: bool = False
+    local_ip: str = "127.0.0.1"
+    jars_packages: str = Field(default="", description="extra spark.jars.packages, e.g. hadoop-aws for s3a")
+    extra_conf: dict[str, str] = Field(default_factory=dict)
+
+    def effective_shuffle_partitions(self) -> int:
+        """The configured number, or 4 per core when left at 0."""
+        return self.shuffle_partitions or 4 * (os.cpu_count() or 2)
+
+
+class ApiSettings(BaseModel):
+    """The call-center scoring service."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    api_keys: list[SecretStr] = Field(default_factory=list)
+    metrics_require_key: bool = False
+    batch_max_customers: int = 100
+    online_store_timeout_s: float = 0.25
+
+
+class Settings(BaseSettings):
+    """Every setting of the platform; build it with :func:`get_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SPANISHGAS_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    profile: Profile = "local"
+    data_root: Path = Path("data")
+    raw_dir: Path | None = None
+    truth_dir: Path | None = None
+    lake_uri: str | None = None
+    mlflow_tracking_uri: str | None = None
+    mlflow_registry_uri: str | None = None
+    optuna_storage: str | None = None
+    feast_repo_path: Path = Path("feature_repo")
+    gx_root: Path = Path("great_expectations")
+
+    label_horizon_days: int = 90
+    seed: int = 42
+
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @model_validator(mode="after")
+    def _fill_from_profile(self) -> Settings:
+        root = self.data_root
+        if self.raw_dir is None:
+            self.raw_dir = root / "raw"
+        # Ground truth lives outside the raw drop so the pipeline can never read it by accident.
+        if self.truth_dir is None:
+            self.truth_dir = root / "truth"
+        if self.profile == "local":
+            self.lake_uri = self.lake_uri or str(root / "lake")
+            self.mlflow_tracking_uri = self.mlflow_tracking_uri or f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"
+            self.optuna_storage = self.optuna_storage or f"sqlite:///{root / 'optuna.db'}"
+        else:
+            self.lake_uri = self.lake_uri or f"s3a://{self.s3.bucket}/lake"
+            self.mlflow_tracking_uri = self.mlflow_tracking_uri or "http://127.0.0.1:5000"
+            self.optuna_storage = self.optuna_storage or self.postgres.sqlalchemy_url("optuna")
+        self.mlflow_registry_uri = self.mlflow_registry_uri or self.mlflow_tracking_uri
+        return self
+
+    @property
+    def lake_is_local(self) -> bool:
+        """True when the lake is a folder on this machine rather than an object store."""
+        return "://" not in str(self.lake_uri) or str(self.lake_uri).startswith("file://")
+
+    def describe(self) -> dict[str, str]:
+        """Effective values worth showing to a person (no secrets)."""
+        return {
+            "profile": self.profile,
+            "raw_dir": str(self.raw_dir),
+            "truth_dir": str(self.truth_dir),
+            "lake_uri": str(self.lake_uri),
+            "spark.master": self.spark.master,
+            "mlflow_tracking_uri": str(self.mlflow_tracking_uri),
+            "optuna_storage": _hide_password(str(self.optuna_storage)),
+            "postgres": f"{self.postgres.host}:{self.postgres.port}/{self.postgres.database}",
+            "redis": f"{self.redis.host}:{self.redis.port}/{self.redis.db}",
+            "s3.endpoint_url": self.s3.endpoint_url,
+        }
+
+
+def _hide_password(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    auth, host = rest.split("@", 1)
+    user = auth.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in auth else url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once on first use (never at import time)."""
+    return Settings()

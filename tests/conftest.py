@@ -1,0 +1,88 @@
+"""Shared fixtures: one Spark session per test run, real services on loopback, small generated drops."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip locally when a service is down; in CI (``CI`` set) fail instead, so nothing passes unseen."""
+    if _reachable(host, port):
+        return
+    message = f"{name} is not reachable on {host}:{port} (start it with `make services-up`)"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """A libpq DSN for the loopback Postgres the integration tests use."""
+    host = os.environ.get("SPANISHGAS_POSTGRES__HOST", "127.0.0.1")
+    port = int(os.environ.get("SPANISHGAS_POSTGRES__PORT", "5432"))
+    require_service("Postgres", host, port)
+    user = os.environ.get("SPANISHGAS_POSTGRES__USER", "postgres")
+    return f"host={host} port={port} user={user} dbname=postgres sslmode=disable"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A redis:// URL for the loopback Redis the integration tests use."""
+    host = os.environ.get("SPANISHGAS_REDIS__HOST", "127.0.0.1")
+    port = int(os.environ.get("SPANISHGAS_REDIS__PORT", "6379"))
+    require_service("Redis", host, port)
+    return f"redis://{host}:{port}/0"
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The one Spark session of the test run (starting one costs about 6 s)."""
+    from spanishgas.settings import Settings, SparkSettings
+    from spanishgas.spark import get_spark
+
+    warehouse = tmp_path_factory.mktemp("spark-warehouse")
+    settings = Settings(
+        spark=SparkSettings(
+            master="local[2]",
+            driver_memory="2g",
+            shuffle_partitions=4,
+            extra_conf={"spark.sql.warehouse.dir": str(warehouse)},
+        )
+    )
+    session = get_spark("spanishgas-tests", settings)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def small_delivery(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A small synthetic delivery (300 customers, 2024, as-delivered dirt): (raw folder, truth folder)."""
+    from spanishgas.generator import GeneratorConfig, generate
+
+    root = tmp_path_factory.mktemp("delivery")
+    cfg = GeneratorConfig(
+        customers=300,
+        start=date(2024, 1, 1),
+        end=date(2024, 12, 31),
+        out_dir=root / "raw",
+        truth_dir=root / "truth",
+        workers=1,
+    )
+    generate(cfg)
+    return root / "raw", root / "truth"
