@@ -37,12 +37,12 @@ class HazardCoefficients:
     renewal_this_month: float = 1.8
     renewal_1_3_months: float = 1.0
     renewal_3_6_months: float = 0.0
-    renewal_6_12_months: float = -0.95
-    renewal_expired: float = 0.55
-    high_competition: float = 0.55
-    tenure_under_1y: float = 0.45
-    tenure_1_2y: float = 0.40
-    tenure_2_5y: float = 0.20
+    renewal_6_12_months: float = -1.1
+    renewal_expired: float = 0.9
+    high_competition: float = 0.68
+    tenure_under_1y: float = 0.65
+    tenure_1_2y: float = 0.55
+    tenure_2_5y: float = 0.35
     tenure_5y_plus: float = -0.55
     dual_fuel: float = -0.30
     second_residence: float = 0.10
@@ -70,7 +70,7 @@ class HazardCoefficients:
     negative_contact: float = 1.0
     positive_contact: float = -0.35
     # calling at all signals a customer weighing options, whatever the tone
-    any_contact: float = 1.6
+    any_contact: float = 1.45
     # unobservable customer heterogeneity, N(0, sd): keeps the truth out of any model's reach
     latent_sd: float = 0.35
     # price shock scenario: extra log-odds in shocked provinces

@@ -289,7 +289,8 @@ def interaction_records(world: World) -> tuple[list[dict[str, object]], pd.DataF
             records.insert(int(j) + 1, dict(records[int(j)]))
         counts["duplicates"] = len(dup_idx)
     if cfg.dirtiness >= Dirtiness.HARSH and records:
-        bad_idx = np.flatnonzero(dirty_rng.random(len(records)) < MALFORMED_RECORD_SHARE)
+        k_bad = max(1, dirty_rng.binomial(len(records), MALFORMED_RECORD_SHARE))  # at least one of each run
+        bad_idx = np.sort(dirty_rng.choice(len(records), size=min(k_bad, len(records)), replace=False))
         for k, j in enumerate(bad_idx):
             rec = records[int(j)]
             if k % 3 == 0:

@@ -58,10 +58,11 @@ CORPORATE_POWER_WEIGHTS = np.array(
 TENURE_BUCKETS = ((0, 183, 1_604), (183, 365, 1_596), (365, 730, 2_963), (730, 1_826, 6_779), (1_826, 5_475, 7_157))
 DUAL_FUEL_SHARE = {RESIDENTIAL: 3_272 / 18_090, SME: 284 / 1_832, CORPORATE: 76 / 177}
 GAS_ONLY_SHARE = 30 / 20_099
-EXPIRE_AT_RENEWAL = 0.035
-PRODUCT_CHANGE_AT_RENEWAL = 0.35
+EXPIRE_AT_RENEWAL = 0.04
+PRODUCT_CHANGE_AT_RENEWAL = 0.47
 PRICE_INCREASE_MONTHLY = 0.035
-CONTACT_BASE_RATE = 0.022
+TYPICAL_PERIOD_PRICE_FACTOR = 0.79
+CONTACT_BASE_RATE = 0.026
 
 INTENTS = (
     "cancellation",
@@ -157,8 +158,13 @@ def _draw_customers(
     rng: np.random.Generator, n: int, activation: np.ndarray, channel_shares: dict[int, np.ndarray] | None = None
 ) -> dict[str, np.ndarray]:
     """Draw ``n`` customers' static attributes."""
-    segment = rng.choice(3, size=n, p=SEGMENT_SHARES)
-    second = (segment == RESIDENTIAL) & (rng.random(n) < 402 / 18_090)
+    # exact segment mix (as delivered), in random order
+    counts = np.round(np.array(SEGMENT_SHARES) * n).astype(int)
+    counts[0] = n - counts[1:].sum()
+    segment = rng.permutation(np.repeat(np.arange(3), counts))
+    residential = np.flatnonzero(segment == RESIDENTIAL)
+    second = np.zeros(n, dtype=bool)
+    second[rng.choice(residential, size=round(len(residential) * 402 / 18_090), replace=False)] = True
     power = np.where(
         second,
         rng.choice(RESIDENTIAL_POWER_LADDER, size=n, p=SECOND_HOME_POWER_WEIGHTS / SECOND_HOME_POWER_WEIGHTS.sum()),
@@ -196,8 +202,8 @@ def _draw_customers(
     comparison = channel == "comparador"
     markup = np.select(
         [segment == CORPORATE, segment == SME],
-        [rng.normal(-0.004, 0.004, n), rng.normal(0.030, 0.012, n)],
-        rng.normal(0.028, 0.012, n),
+        [rng.normal(-0.007, 0.004, n), rng.normal(0.016, 0.010, n)],
+        rng.normal(0.017, 0.012, n),
     )
     markup = np.where(comparison & (segment != CORPORATE), markup - 0.022, markup)
     markup = np.maximum(markup, -0.02)
@@ -323,7 +329,7 @@ def _province_costs(cfg: GeneratorConfig, month_starts: np.ndarray) -> tuple[np.
     drift = rng.normal(0.058, 0.010, n_p)  # per year
     phase = rng.uniform(0, 2 * np.pi, n_p)
     base_gas = rng.normal(0.77, 0.035, n_p)
-    base_peaje = rng.normal(0.0450, 0.0008, n_p)
+    base_peaje = rng.normal(0.0150, 0.0004, n_p)
     years = (month_starts - np.datetime64("2024-01-01")).astype(int) / 365.25
     month_of_year = month_starts.astype("datetime64[M]").astype(int) % 12
     season = np.cos(2 * np.pi * month_of_year / 12)  # high in winter
@@ -404,7 +410,8 @@ def simulate(cfg: GeneratorConfig) -> World:
 
         # prices: repriced at each (re)start of contract, occasional mid-contract increases
         cost_now = elec_cost[prov_idx, m] + peaje[prov_idx, m]
-        target = cost_now + pop.elec_markup + prng.normal(0, 0.006, n)
+        # the peak price is set so that a typical period mix (about 0.79 of peak) earns cost + toll + markup
+        target = (cost_now + pop.elec_markup + prng.normal(0, 0.004, n)) / TYPICAL_PERIOD_PRICE_FACTOR
         gas_target = gas_cost[prov_idx, m] + pop.gas_markup
         repriced = (m == 0) | (contract_start[:, m] >= s - np.timedelta64(int(month_days[m - 1]) if m else 31, "D"))
         increase = prng.random(n) < PRICE_INCREASE_MONTHLY
@@ -425,7 +432,7 @@ def simulate(cfg: GeneratorConfig) -> World:
     gas_price = np.round(gas_price, 4)
 
     power = pop.contracted_power_kw
-    fee_rate = np.select([pop.segment == CORPORATE, pop.segment == SME], [2.45, 3.2], 3.35)
+    fee_rate = np.select([pop.segment == CORPORATE, pop.segment == SME], [2.3, 2.45], 3.35)
     cost_rate = np.select([pop.segment == CORPORATE, pop.segment == SME], [2.3, 2.25], 2.3)
     fixed_fee = np.round(power * fee_rate, 2)
     fixed_cost = np.round(power * cost_rate, 2)
@@ -543,7 +550,7 @@ def _simulate_contacts(
         rng = rng_for(cfg.seed, STREAM_CONTACTS, month_key(s))
         near = (months_to_renewal[:, m] >= 0) & (months_to_renewal[:, m] < 2)
         rate = CONTACT_BASE_RATE * np.exp(
-            1.1 * pop.dissatisfaction + 0.45 * near + 0.6 * recent_increase[:, m] + 0.3 * (months_to_renewal[:, m] < 0)
+            0.6 * pop.dissatisfaction + 0.45 * near + 0.6 * recent_increase[:, m] + 0.3 * (months_to_renewal[:, m] < 0)
         )
         active = pop.activation <= s
         counts = rng.poisson(np.where(active, rate, 0.0))
@@ -551,7 +558,7 @@ def _simulate_contacts(
         k = len(cust)
         day = rng.integers(0, month_days[m], k)
         tone = 0.8 * pop.dissatisfaction[cust] + 0.5 * recent_increase[cust, m] + rng.standard_normal(k)
-        sentiment = np.where(tone > 2.45, 0, np.where(tone < 0.6, 2, 1))
+        sentiment = np.where(tone > 2.3, 0, np.where(tone < 0.62, 2, 1))
         u = rng.random(k)
         probs = INTENT_GIVEN_SENTIMENT[sentiment].copy()
         # near renewal the talk turns to renewal; after a price rise, to prices
