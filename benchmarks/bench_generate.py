@@ -26,8 +26,14 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="write here and keep the files")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="sg-bench-"))
-    cfg = GeneratorConfig(customers=args.customers, start=date(2024, 1, 1), end=date(2024, 12, 31),
-                          out_dir=root / "raw", truth_dir=root / "truth", workers=args.workers)
+    cfg = GeneratorConfig(
+        customers=args.customers,
+        start=date(2024, 1, 1),
+        end=date(2024, 12, 31),
+        out_dir=root / "raw",
+        truth_dir=root / "truth",
+        workers=args.workers,
+    )
     t0 = time.perf_counter()
     report = generate(cfg, overwrite=True)
     seconds = time.perf_counter() - t0
