@@ -185,7 +185,9 @@ PRICE_HISTORY = FileContract(
     "A price of 0 means missing.",
     key=("customer_id", "pricing_date"),
     columns=(
-        Column("customer_id", ColumnType.STRING, "Customer identifier (a few rows arrive blank).", nullable=True),
+        Column(
+            "customer_id", ColumnType.STRING, "Customer identifier (a few rows arrive blank; bronze quarantines them)."
+        ),
         Column("pricing_date", ColumnType.DATE, "First day of the month the prices apply to."),
         Column("variable_price_tier1_eur_kwh", ColumnType.FLOAT, "Peak-period (P1) energy price.", unit=_PRICE),
         Column("variable_price_tier2_eur_kwh", ColumnType.FLOAT, "Standard-period (P2) energy price.", unit=_PRICE),

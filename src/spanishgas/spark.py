@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING
 
 from spanishgas.settings import Settings, get_settings
@@ -54,6 +55,8 @@ def get_spark(app_name: str = "spanishgas", settings: Settings | None = None) ->
 
     settings = settings or get_settings()
     os.environ.setdefault("SPARK_LOCAL_IP", settings.spark.local_ip)
+    # Python workers must run the same interpreter (and so see the same packages) as the driver.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     active = SparkSession.getActiveSession()
     if active is not None:
         return active

@@ -1,0 +1,332 @@
+"""Bronze: the raw drop as typed Parquet, every row accounted for.
+
+Each ingestion is a run with its own id. For every delivered file the run checks the file (present, not
+empty, every contracted column in the header), parses each row against the contract, and writes accepted
+and quarantined rows (with the reason and the raw text) under the run. Rows in = rows accepted + rows
+quarantined, per file, counted independently of Spark from the raw bytes. The raw files are only read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from spanishgas.contracts import RAW_FILES, ColumnType, FileContract
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column as SparkColumn
+    from pyspark.sql import DataFrame, SparkSession
+
+    from spanishgas.lake import Lake
+
+REASON = "_quarantine_reason"
+RAW_TEXT = "_raw"
+EXTRA = "_extra_field"
+CORRUPT = "_corrupt_record"
+STATUS = "status"
+METADATA_COLUMNS = ("_run_id", "_source_file", "_source_sha256", "_ingested_at")
+
+
+class DeliveryError(ValueError):
+    """A delivered file cannot be ingested at all; the message names the file and the problem."""
+
+
+@dataclass
+class RawFile:
+    """One delivered file, checked and fingerprinted before Spark reads it."""
+
+    path: Path
+    contract: FileContract
+    sha256: str = ""
+    size: int = 0
+    rows_in: int = 0
+    header: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- pure transforms (DataFrame -> DataFrame)
+
+
+def _clean(col: SparkColumn) -> SparkColumn:
+    from pyspark.sql import functions as F
+
+    trimmed = F.trim(col)
+    return F.when(trimmed == "", None).otherwise(trimmed)
+
+
+def _parse(col: SparkColumn, kind: ColumnType) -> SparkColumn:
+    """Typed value, or null when the text does not parse. Dates and timestamps use Spark's native cast
+    (much faster than a formatter) guarded by the exact length, so only the contracted layout passes."""
+    from pyspark.sql import functions as F
+
+    if kind is ColumnType.STRING:
+        return col
+    if kind in (ColumnType.INT, ColumnType.FLAG):
+        return col.try_cast("int")
+    if kind is ColumnType.FLOAT:
+        return col.try_cast("double")
+    if kind is ColumnType.DATE:
+        return F.when(F.length(col) == 10, col.try_cast("date"))
+    if kind is ColumnType.MONTH:
+        return F.when(F.length(col) == 7, F.concat(col, F.lit("-01")).try_cast("date"))
+    # Local wall-clock time without an offset: TIMESTAMP_NTZ keeps it exactly as delivered.
+    return F.when((F.length(col) == 19) & (F.substring(col, 11, 1) == " "), col.try_cast("timestamp_ntz"))
+
+
+def conform_to_contract(raw: DataFrame, contract: FileContract) -> DataFrame:
+    """Type every contracted column and give each row the first reason it breaks the contract (or null).
+
+    ``raw`` holds the contracted columns as strings, plus ``_extra_field`` (CSV: a token beyond the last
+    column) and/or ``_corrupt_record`` (a record Spark could not parse) when the reader provides them.
+    Returned: the typed columns, ``_quarantine_reason`` and ``_raw`` (the original values, kept only for
+    quarantined rows so nothing is lost).
+    """
+    from pyspark.sql import functions as F
+
+    cleaned = {c.name: _clean(F.col(c.name)) for c in contract.columns}
+    parsed = {c.name: _parse(cleaned[c.name], c.type) for c in contract.columns}
+    checks: list[tuple[SparkColumn, str]] = []
+    if EXTRA in raw.columns:
+        checks.append((F.col(EXTRA).isNotNull(), "too many fields"))
+    if CORRUPT in raw.columns:
+        checks.append((F.col(CORRUPT).isNotNull(), "unparseable record"))
+    required = set(contract.key) | {c.name for c in contract.columns if not c.nullable}
+    for c in contract.columns:
+        if c.name in required:
+            checks.append((cleaned[c.name].isNull(), f"missing {c.name}"))
+    for c in contract.columns:
+        checks.append((cleaned[c.name].isNotNull() & parsed[c.name].isNull(), f"bad {c.type.value} in {c.name}"))
+    for c in contract.columns:
+        if c.minimum is not None:
+            checks.append((parsed[c.name] < F.lit(c.minimum), f"{c.name} below {c.minimum}"))
+        if c.maximum is not None:
+            checks.append((parsed[c.name] > F.lit(c.maximum), f"{c.name} above {c.maximum}"))
+        if c.allowed:
+            checks.append((~parsed[c.name].isin(list(c.allowed)), f"{c.name} not in the allowed values"))
+    reason: SparkColumn = F.lit(None).cast("string")
+    for condition, label in reversed(checks):
+        reason = F.when(F.coalesce(condition, F.lit(False)), F.lit(label)).otherwise(reason)
+    raw_cols = [F.coalesce(F.col(c.name), F.lit("")) for c in contract.columns]
+    raw_text = F.concat_ws(",", *raw_cols)
+    if EXTRA in raw.columns:
+        raw_text = F.when(F.col(EXTRA).isNotNull(), F.concat_ws(",", raw_text, F.col(EXTRA))).otherwise(raw_text)
+    if CORRUPT in raw.columns:
+        raw_text = F.coalesce(F.col(CORRUPT), raw_text)
+    typed = raw.select(
+        *[parsed[c.name].alias(c.name) for c in contract.columns],
+        reason.alias(REASON),
+        raw_text.alias("_raw_candidate"),
+    )
+    # the raw text is kept only for quarantined rows, so accepted rows cost nothing extra
+    return typed.withColumn(RAW_TEXT, F.when(F.col(REASON).isNotNull(), F.col("_raw_candidate"))).drop("_raw_candidate")
+
+
+def with_ingestion_metadata(df: DataFrame, run_id: str, source: RawFile, ingested_at: datetime) -> DataFrame:
+    """Stamp each row with the run, the source file, its checksum and the ingestion time."""
+    from pyspark.sql import functions as F
+
+    return df.select(
+        "*",
+        F.lit(run_id).alias("_run_id"),
+        F.lit(source.path.name).alias("_source_file"),
+        F.lit(source.sha256).alias("_source_sha256"),
+        F.lit(ingested_at).cast("timestamp").alias("_ingested_at"),
+        F.when(F.col(REASON).isNull(), F.lit("accepted")).otherwise(F.lit("quarantined")).alias(STATUS),
+    )
+
+
+# ---------------------------------------------------------------- checks on the raw files (no Spark)
+
+
+def find_raw_files(raw_dir: Path) -> list[RawFile]:
+    """Every contracted file in the drop; fails naming what is missing."""
+    if not raw_dir.is_dir():
+        raise DeliveryError(f"raw folder {raw_dir} does not exist")
+    found: list[RawFile] = []
+    missing = []
+    for contract in RAW_FILES:
+        paths = sorted(p for p in raw_dir.iterdir() if p.is_file() and contract.matches(p.name))
+        if not paths:
+            missing.append(contract.pattern)
+        found += [RawFile(path=p, contract=contract) for p in paths]
+    if missing:
+        raise DeliveryError(f"missing file(s) in {raw_dir}: {', '.join(missing)}")
+    return found
+
+
+def check_header(raw: RawFile) -> None:
+    """Fail when a file is empty or lacks a contracted column (a renamed column shows as both)."""
+    if raw.size == 0:
+        raise DeliveryError(f"{raw.path.name} is empty (0 bytes)")
+    if raw.contract.format == "json":
+        return  # JSON keys are checked on the parsed records
+    with open(raw.path, encoding="utf-8-sig", newline="") as fh:
+        header = fh.readline().strip("\r\n")
+    raw.header = [h.strip() for h in header.split(",")]
+    missing = [c for c in raw.contract.required_columns if c not in raw.header]
+    if missing:
+        unexpected = [h for h in raw.header if h not in raw.contract.column_names]
+        hint = f"; unexpected column(s): {', '.join(unexpected)}" if unexpected else ""
+        raise DeliveryError(f"{raw.path.name}: missing column(s) {', '.join(missing)}{hint}")
+    if raw.rows_in == 0:
+        raise DeliveryError(f"{raw.path.name} has a header but no rows")
+
+
+def fingerprint(raw: RawFile, chunk: int = 1 << 24) -> None:
+    """SHA-256 and data-row count of a file in one read (rows: non-empty lines after the header)."""
+    digest = hashlib.sha256()
+    lines = blank = 0
+    size = 0
+    last = b"\n"
+    carry = b""
+    with open(raw.path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+            size += len(block)
+            lines += block.count(b"\n")
+            joined = carry + block
+            blank += joined.count(b"\n\n") + joined.count(b"\n\r\n")
+            carry = block[-2:]
+            last = block[-1:]
+    if size and last != b"\n":
+        lines += 1
+    raw.sha256 = digest.hexdigest()
+    raw.size = size
+    if raw.contract.format == "csv":
+        raw.rows_in = max(lines - blank - 1, 0)
+
+
+def count_json_records(raw: RawFile) -> None:
+    """Records in a JSON array file; fails when the file is not a JSON array."""
+    try:
+        records = json.loads(raw.path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DeliveryError(f"{raw.path.name} is not valid JSON: {exc}") from exc
+    if not isinstance(records, list):
+        raise DeliveryError(f"{raw.path.name} must hold a JSON array of records")
+    if not records:
+        raise DeliveryError(f"{raw.path.name} holds no records")
+    keys = set().union(*(r.keys() for r in records if isinstance(r, dict)))
+    missing = [c for c in raw.contract.required_columns if c not in keys]
+    if missing:
+        raise DeliveryError(f"{raw.path.name}: no record has the field(s) {', '.join(missing)}")
+    raw.rows_in = len(records)
+
+
+# ---------------------------------------------------------------- the run
+
+
+def read_raw(spark: SparkSession, raw: RawFile) -> DataFrame:
+    """The file's rows with every contracted column as a string (plus parser bookkeeping columns)."""
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    names = raw.contract.column_names
+    if raw.contract.format == "json":
+        schema = StructType([StructField(n, StringType()) for n in [*names, CORRUPT]])
+        return spark.read.json(
+            str(raw.path), schema=schema, multiLine=True, mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT
+        )
+    # Columns follow the header's order; an optional column absent from the file becomes null.
+    present = [h for h in raw.header if h in names]
+    schema = StructType([StructField(n, StringType()) for n in [*raw.header, EXTRA]])
+    df = spark.read.csv(str(raw.path), schema=schema, header=True, mode="PERMISSIVE", enforceSchema=True)
+    from pyspark.sql import functions as F
+
+    return df.select(*[F.col(n) if n in present else F.lit(None).cast("string").alias(n) for n in names], EXTRA)
+
+
+@dataclass
+class BronzeResult:
+    """What a bronze run wrote."""
+
+    run_id: str
+    manifest: dict[str, Any]
+    tables: dict[str, str]
+
+
+def ingest(spark: SparkSession, lake: Lake, raw_dir: Path, run_id: str) -> BronzeResult:
+    """Check, parse and write every delivered file under ``bronze/runs/<run_id>``; publish nothing yet."""
+    from pyspark.sql import functions as F
+
+    started = datetime.now(UTC)
+    files = find_raw_files(raw_dir)
+    threads = [threading.Thread(target=fingerprint, args=(f,)) for f in files]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for f in files:
+        if f.contract.format == "json":
+            if f.size == 0:
+                raise DeliveryError(f"{f.path.name} is empty (0 bytes)")
+            count_json_records(f)
+        check_header(f)
+
+    tables: dict[str, str] = {}
+    per_file: dict[str, dict[str, Any]] = {}
+    by_table: dict[str, list[RawFile]] = {}
+    for f in files:
+        by_table.setdefault(f.contract.name, []).append(f)
+    for table, sources in by_table.items():
+        t0 = time.perf_counter()
+        frames = [
+            with_ingestion_metadata(conform_to_contract(read_raw(spark, f), f.contract), run_id, f, started)
+            for f in sources
+        ]
+        df = frames[0]
+        for other in frames[1:]:
+            df = df.unionByName(other)
+        path = lake.table_path("bronze", run_id, table)
+        # one pass over the raw file: every row lands in the table with its status; the quarantine folder
+        # then gets a copy of the few quarantined rows (a cheap filtered read of the Parquet just written)
+        df.write.mode("errorifexists").parquet(path)
+        tables[table] = path
+        written = spark.read.parquet(path)
+        counts = written.groupBy("_source_file", STATUS, REASON).count().collect()
+        if any(r[STATUS] == "quarantined" for r in counts):
+            written.filter(F.col(STATUS) == "quarantined").write.mode("errorifexists").parquet(
+                lake.path("bronze", "runs", run_id, "_quarantine", table)
+            )
+        seconds = round(time.perf_counter() - t0, 2)
+        for f in sources:
+            mine = [r for r in counts if r["_source_file"] == f.path.name]
+            accepted = sum(r["count"] for r in mine if r[STATUS] == "accepted")
+            reasons = {r[REASON]: r["count"] for r in mine if r[STATUS] == "quarantined"}
+            quarantined = sum(reasons.values())
+            per_file[f.path.name] = {
+                "table": table,
+                "rows_in": f.rows_in,
+                "rows_accepted": accepted,
+                "rows_quarantined": quarantined,
+                "quarantined_by_reason": dict(sorted(reasons.items())),
+                "sha256": f.sha256,
+                "bytes": f.size,
+                "schema": {c.name: c.type.value for c in f.contract.columns},
+                "seconds": seconds,
+                "status": "ok" if accepted + quarantined == f.rows_in else "row count mismatch",
+            }
+    manifest = {
+        "layer": "bronze",
+        "run_id": run_id,
+        "raw_dir": str(raw_dir.resolve()),
+        "started_at": started.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "files": per_file,
+        "tables": tables,
+    }
+    mismatched = [name for name, v in per_file.items() if v["status"] != "ok"]
+    if mismatched:
+        manifest["status"] = "failed"
+        lake.write_manifest("bronze", run_id, manifest)
+        detail = "; ".join(
+            f"{n}: {per_file[n]['rows_in']} in, {per_file[n]['rows_accepted']} accepted + "
+            f"{per_file[n]['rows_quarantined']} quarantined"
+            for n in mismatched
+        )
+        raise DeliveryError(f"rows do not reconcile, nothing published ({detail})")
+    return BronzeResult(run_id=run_id, manifest=manifest, tables=tables)
