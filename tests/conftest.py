@@ -86,3 +86,18 @@ def small_delivery(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     )
     generate(cfg)
     return root / "raw", root / "truth"
+
+
+@pytest.fixture(scope="session")
+def small_lake(spark, small_delivery, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """The small delivery run through bronze, silver and gold (with real GX gates) once per test run."""
+    from spanishgas.etl.pipeline import run_bronze, run_gold, run_silver
+    from spanishgas.settings import Settings
+
+    root = tmp_path_factory.mktemp("lake")
+    settings = Settings(lake_uri=str(root / "lake"), gx_root=root / "great_expectations")
+    raw, _ = small_delivery
+    bronze = run_bronze(settings, raw_dir=raw, spark=spark)
+    silver = run_silver(settings, spark=spark)
+    gold = run_gold(settings, spark=spark)
+    return {"settings": settings, "bronze": bronze, "silver": silver, "gold": gold}
