@@ -91,7 +91,7 @@ def test_ranges_and_months_follow_the_contract(spark) -> None:  # type: ignore[n
 @pytest.mark.unit
 def test_missing_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "churn_label.csv").write_text("customer_id,churn\nC00001,0\n")
-    with pytest.raises(DeliveryError, match="missing file.*customer_attributes.csv"):
+    with pytest.raises(DeliveryError, match=r"missing file.*customer_attributes\.csv"):
         find_raw_files(tmp_path)
 
 
