@@ -1,0 +1,109 @@
+"""The medallion pipeline end to end on generated data: reconciliation, quarantine, gates, publication."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from spanishgas.etl import pipeline
+from spanishgas.etl.bronze import DeliveryError
+from spanishgas.generator import Dirtiness, GeneratorConfig, generate
+from spanishgas.lake import Lake
+from spanishgas.quality import gates
+from spanishgas.settings import Settings
+
+pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.slow]
+
+
+def test_every_row_of_every_file_is_accounted_for(spark, small_lake, small_delivery) -> None:  # type: ignore[no-untyped-def]
+    bronze = small_lake["bronze"]
+    raw, truth = small_delivery
+    planted = json.loads((truth / "generator_manifest.json").read_text())["report"]["files"]
+    for name, f in bronze["files"].items():
+        assert f["rows_in"] == f["rows_accepted"] + f["rows_quarantined"], name
+        assert f["sha256"] == planted[name]["sha256"]  # the file bronze read is the file delivered, untouched
+    prices = bronze["files"]["price_history.csv"]
+    assert (
+        prices["quarantined_by_reason"].get("missing customer_id") == planted["price_history.csv"]["blank_customer_id"]
+    )
+    hourly = spark.read.parquet(bronze["tables"]["consumption_hourly"])
+    assert hourly.count() == bronze["files"]["consumption_hourly_2024.csv"]["rows_in"]
+    # silver drops exactly the planted duplicate readings
+    silver = small_lake["silver"]
+    dupes = planted["consumption_hourly_2024.csv"]["duplicates"]
+    accepted = bronze["files"]["consumption_hourly_2024.csv"]["rows_accepted"]
+    unknown = sum(silver["quarantined_by_reason"]["consumption_hourly"].values())
+    assert silver["rows"]["consumption_hourly"] == accepted - unknown - dupes
+    lake = Lake(spark, str(small_lake["settings"].lake_uri))
+    assert lake.published_runs("gold") == [small_lake["gold"]["run_id"]]
+    assert all(g["success"] for g in small_lake["gold"]["gates"].values())
+    docs = Path(small_lake["settings"].gx_root) / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    assert docs.exists()
+
+
+def test_harsh_delivery_quarantines_with_reasons(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = GeneratorConfig(
+        customers=150,
+        start=date(2024, 1, 1),
+        end=date(2024, 3, 31),
+        out_dir=tmp_path / "raw",
+        truth_dir=tmp_path / "truth",
+        dirtiness=Dirtiness.HARSH,
+        workers=1,
+    )
+    generate(cfg)
+    settings = Settings(lake_uri=str(tmp_path / "lake"), gx_root=tmp_path / "gx")
+    manifest = pipeline.run_bronze(settings, raw_dir=tmp_path / "raw", spark=spark)
+    hourly = manifest["files"]["consumption_hourly_2024.csv"]
+    assert hourly["rows_quarantined"] > 0
+    assert set(hourly["quarantined_by_reason"]) <= {
+        "too many fields",
+        "missing consumption_gas_m3",
+        "bad float in consumption_elec_kwh",
+    }
+    contacts = manifest["files"]["customer_interactions.json"]
+    assert {"missing customer_id", "bad date in date"} & set(contacts["quarantined_by_reason"])
+    quarantine = spark.read.parquet(
+        str(Path(settings.lake_uri) / "bronze" / "runs" / manifest["run_id"] / "_quarantine" / "consumption_hourly")
+    )
+    assert quarantine.count() == hourly["rows_quarantined"]
+    assert quarantine.filter(F.col("_raw").isNull() | F.col("_quarantine_reason").isNull()).count() == 0
+    silver = pipeline.run_silver(settings, spark=spark)
+    assert silver["quarantined_by_reason"]["consumption_hourly"]["unknown customer"] > 0
+
+
+def test_a_failed_gate_publishes_nothing(spark, small_lake, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    settings = small_lake["settings"]
+    lake = Lake(spark, str(settings.lake_uri))
+    before = lake.published_runs("silver")
+
+    def impossible(table: str, expected_rows: int) -> list[gates.Rule]:
+        return [gates.Rule("row_count", kwargs={"value": expected_rows + 1})]
+
+    monkeypatch.setattr(gates, "silver_rules", impossible)
+    with pytest.raises(gates.GateFailed, match="silver gate failed"):
+        pipeline.run_silver(settings, run_id="silver-bad", spark=spark)
+    assert lake.published_runs("silver") == before
+    recorded = json.loads(lake.read_text(lake.path("silver", "runs", "silver-bad", "_manifest.json")))
+    assert recorded["status"] == "failed"
+    # and the next stage still reads the last good run
+    assert lake.latest_run("silver") == before[-1]
+
+
+def test_a_renamed_column_stops_the_run_and_publishes_nothing(spark, small_delivery, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    raw, _ = small_delivery
+    drop = tmp_path / "raw"
+    drop.mkdir()
+    for f in raw.iterdir():
+        (drop / f.name).symlink_to(f)
+    (drop / "customer_contracts.csv").unlink()
+    text = (raw / "customer_contracts.csv").read_text().replace("next_renewal_date", "renewal_date", 1)
+    (drop / "customer_contracts.csv").write_text(text)
+    settings = Settings(lake_uri=str(tmp_path / "lake"), gx_root=tmp_path / "gx")
+    with pytest.raises(DeliveryError, match="customer_contracts.csv: missing column.s. next_renewal_date"):
+        pipeline.run_bronze(settings, raw_dir=drop, spark=spark)
+    assert Lake(spark, str(settings.lake_uri)).published_runs("bronze") == []
