@@ -3,7 +3,8 @@
 Every feature of a customer as of a date uses only what was known before that date: months before the
 as-of month, contacts before the as-of day, the contract as it stood that day (renewal dates are derived
 from the contract's anniversary, never from a later snapshot). Features are documented in
-``resources/features.yaml`` (and ``docs/features.md``).
+``resources/features.yaml`` (and ``docs/features.md``). Ratios use ``try_divide``: Spark 4 runs in ANSI
+mode, where dividing by zero fails the job instead of giving null.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def monthly_history(customer_month: DataFrame) -> DataFrame:
     w = Window.partitionBy("customer_id").orderBy("month")
     seg = Window.partitionBy("segment", "month")
     p1 = F.col("variable_price_tier1_eur_kwh")
-    return customer_month.withColumn("price_change", p1 / F.lag(p1).over(w)).withColumn(
+    return customer_month.withColumn("price_change", F.try_divide(p1, F.lag(p1).over(w))).withColumn(
         "segment_price_median", F.percentile_approx(p1, 0.5, 1000).over(seg)
     )
 
@@ -132,24 +133,24 @@ def market_and_risk_features(grid: DataFrame, history: DataFrame) -> DataFrame:
         F.avg(within(3, F.col("elec_kwh"))).alias("elec_kwh_avg_3m"),
         F.avg("elec_kwh").alias("elec_kwh_avg_12m"),
         F.avg("gas_kwh").alias("gas_kwh_avg_12m"),
-        (F.sum("gas_kwh") / (F.sum("gas_kwh") + F.sum("elec_kwh"))).alias("gas_share_12m"),
-        (F.sum("elec_kwh_p1") / F.sum("elec_kwh")).alias("peak_share_12m"),
+        F.try_divide(F.sum("gas_kwh"), F.sum("gas_kwh") + F.sum("elec_kwh")).alias("gas_share_12m"),
+        F.try_divide(F.sum("elec_kwh_p1"), F.sum("elec_kwh")).alias("peak_share_12m"),
         F.max_by(p1, priced).alias("price_tier1_last"),
-        F.max_by(p1 / cost - 1, priced).alias("price_vs_cost_last"),
-        F.max_by(p1 / F.col("segment_price_median") - 1, priced).alias("price_vs_segment_last"),
+        F.max_by(F.try_divide(p1, cost) - 1, priced).alias("price_vs_cost_last"),
+        F.max_by(F.try_divide(p1, F.col("segment_price_median")) - 1, priced).alias("price_vs_segment_last"),
         F.max_by(F.col("elec_var_cost_eur_kwh"), F.col("month")).alias("province_elec_cost_last"),
-        (at(1, p1) / at(4, p1) - 1).alias("price_trend_3m"),
-        (at(1, p1) / at(7, p1) - 1).alias("price_trend_6m"),
-        (at(1, p1) / at(12, p1) - 1).alias("price_trend_12m"),
+        (F.try_divide(at(1, p1), at(4, p1)) - 1).alias("price_trend_3m"),
+        (F.try_divide(at(1, p1), at(7, p1)) - 1).alias("price_trend_6m"),
+        (F.try_divide(at(1, p1), at(12, p1)) - 1).alias("price_trend_12m"),
         F.stddev_pop(within(6, p1)).alias("price_volatility_6m"),
         F.stddev_pop(p1).alias("price_volatility_12m"),
         F.sum(F.when((k <= 11) & (F.col("price_change") >= PRICE_RISE), 1).otherwise(0)).alias("price_increases_12m"),
         F.max(F.when((k <= 2) & (F.col("price_change") >= PRICE_RISE), 1).otherwise(0)).alias("_rise_recent"),
         F.sum("has_price_row").alias("price_months_12m"),
-        (F.stddev_pop("elec_kwh") / F.avg("elec_kwh")).alias("elec_volatility_12m"),
-        (F.avg(within(3, F.col("elec_kwh"))) / F.avg(F.when((k > 3) & (k <= 6), F.col("elec_kwh"))) - 1).alias(
-            "elec_trend_3m"
-        ),
+        F.try_divide(F.stddev_pop("elec_kwh"), F.avg("elec_kwh")).alias("elec_volatility_12m"),
+        (
+            F.try_divide(F.avg(within(3, F.col("elec_kwh"))), F.avg(F.when((k > 3) & (k <= 6), F.col("elec_kwh")))) - 1
+        ).alias("elec_trend_3m"),
         F.avg(within(3, F.col("margin_eur"))).alias("margin_avg_3m"),
         F.avg("margin_eur").alias("margin_avg_12m"),
         F.stddev_pop("margin_eur").alias("margin_std_12m"),
@@ -212,7 +213,7 @@ def behaviour_and_sentiment_features(grid: DataFrame, interactions: DataFrame) -
         F.max_by(score, F.struct(F.col("interaction_date"), score)).alias("sentiment_last"),
         count((d <= 180) & (label == "negative")).alias("negative_contacts_180d"),
         count((d <= 180) & (label == "positive")).alias("positive_contacts_180d"),
-        (count(label == "negative") / F.count(F.lit(1))).alias("negative_share_365d"),
+        F.try_divide(count(label == "negative"), F.count(F.lit(1))).alias("negative_share_365d"),
     )
 
 

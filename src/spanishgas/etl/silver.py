@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from spanishgas.lake import Lake
 
 GAS_KWH_PER_M3 = 11.0
+HOURLY_PARTITIONS = 64
 LOCAL_TZ = "Europe/Madrid"
 PRICE_COLUMNS = (
     "variable_price_tier1_eur_kwh",
@@ -180,7 +181,9 @@ def dedupe_readings(hourly: DataFrame) -> DataFrame:
     Repartitioning by customer first lets the deduplication and the monthly aggregation after it share one
     shuffle of the large table.
     """
-    return hourly.repartition("customer_id").dropDuplicates(
+    # many small partitions keep each task's hash table in memory instead of spilling to disk
+    partitions = max(int(hourly.sparkSession.conf.get("spark.sql.shuffle.partitions")), HOURLY_PARTITIONS)
+    return hourly.repartition(partitions, "customer_id").dropDuplicates(
         ["customer_id", "timestamp", "consumption_elec_kwh", "consumption_gas_m3"]
     )
 
@@ -495,7 +498,9 @@ def build_silver(spark: SparkSession, lake: Lake, bronze_run: str, run_id: str) 
     quarantine["customer_interactions"] = unknown
     write("interactions", conform_interactions(contacts))
 
-    readings, unknown = split_known_customers(accepted("consumption_hourly"), customers)
+    # only the reading itself travels through the shuffle (lineage columns would double its size)
+    hourly_cols = ["customer_id", "timestamp", "consumption_elec_kwh", "consumption_gas_m3"]
+    readings, unknown = split_known_customers(accepted("consumption_hourly").select(*hourly_cols), customers)
     quarantine["consumption_hourly"] = unknown
     hourly = conform_consumption(dedupe_readings(readings), holidays, years)
     write("consumption_hourly", hourly)

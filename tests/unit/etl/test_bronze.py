@@ -18,7 +18,7 @@ def test_rows_are_typed_or_quarantined_with_the_first_reason(spark) -> None:  # 
         [
             ("C00001", "2024-03-31 02:00:00", "0.5", "0", None),
             ("C00002", "2024-03-31 03:00:00", "n/a", "0", None),
-            ("", "2024-03-31 03:00:00", "0.1", "0", None),
+            (None, "2024-03-31 03:00:00", "0.1", "0", None),  # the CSV reader turns empty cells into nulls
             ("C00003", "2024-03-31", "0.1", "0", None),
             ("C00004", "2024-03-31 04:00:00", "0.1", "0", "extra"),
             ("C00005", "2024-03-31 05:00:00", "-0.9", None, None),
