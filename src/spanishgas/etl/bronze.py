@@ -234,6 +234,12 @@ def read_raw(spark: SparkSession, raw: RawFile) -> DataFrame:
         return spark.read.json(
             str(raw.path), schema=schema, multiLine=True, mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT
         )
+    # The schema has one column more than the header on purpose (to catch extra fields): silence Spark's
+    # warning about it, once per file, which would otherwise bury real warnings.
+    jvm = spark.sparkContext._jvm
+    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+        "org.apache.spark.sql.catalyst.csv.CSVHeaderChecker", jvm.org.apache.logging.log4j.Level.ERROR
+    )
     # Columns follow the header's order; an optional column absent from the file becomes null.
     present = [h for h in raw.header if h in names]
     schema = StructType([StructField(n, StringType()) for n in [*raw.header, EXTRA]])

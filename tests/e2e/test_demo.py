@@ -1,0 +1,25 @@
+"""`make demo` runs every stage end to end on embedded defaults and says where its outputs are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from spanishgas.demo import run_demo
+from spanishgas.settings import Settings
+
+
+@pytest.mark.e2e
+@pytest.mark.spark
+@pytest.mark.slow
+def test_demo_publishes_every_layer(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(gx_root=tmp_path / "great_expectations")
+    console = Console(record=True, width=200)
+    outputs = run_demo(customers=120, workdir=tmp_path / "demo", console=console, settings=settings)
+    for layer in ("bronze", "silver", "gold"):
+        assert list((outputs["lake"] / layer / "_published").glob("*.json")), layer
+    assert outputs["data docs"].exists()
+    text = console.export_text()
+    assert "demo finished" in text and str(outputs["lake"].resolve()) in text
