@@ -100,7 +100,6 @@ def main() -> None:
     result["total_s"] = round(time.perf_counter() - t0, 1)
     result["driver_memory"] = args.driver_memory
     result["peak_rss_python_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    result["peak_rss_jvm_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     spark.stop()
     if not args.skip_duckdb:
         result["duckdb_reference_s"] = round(duckdb_reference(raw), 1)
