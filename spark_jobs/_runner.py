@@ -10,11 +10,7 @@ from pathlib import Path
 
 def main(layer: str, argv: list[str] | None = None) -> int:
     """Parse the job's arguments, run the layer stage, print its summary; exit 1 on failure."""
-    from spanishgas.cli import layer_summary
     from spanishgas.etl import pipeline
-    from spanishgas.etl.bronze import DeliveryError
-    from spanishgas.lake import LakeError
-    from spanishgas.quality.gates import GateFailed
     from spanishgas.settings import get_settings
 
     parser = argparse.ArgumentParser(prog=f"{layer}.py", description=f"SpanishGas {layer} job")
@@ -24,16 +20,16 @@ def main(layer: str, argv: list[str] | None = None) -> int:
     else:
         parser.add_argument("--input-run", help="published run of the layer below (default: latest)")
     args = parser.parse_args(argv)
-    settings = get_settings()
     try:
-        if layer == "bronze":
-            manifest = pipeline.run_bronze(settings, raw_dir=args.raw, run_id=args.run_id)
-        elif layer == "silver":
-            manifest = pipeline.run_silver(settings, bronze_run=args.input_run, run_id=args.run_id)
-        else:
-            manifest = pipeline.run_gold(settings, silver_run=args.input_run, run_id=args.run_id)
-    except (DeliveryError, GateFailed, LakeError) as exc:
+        manifest = pipeline.run_layer(
+            layer,
+            get_settings(),
+            raw_dir=getattr(args, "raw", None),
+            input_run=getattr(args, "input_run", None),
+            run_id=args.run_id,
+        )
+    except pipeline.layer_errors() as exc:
         print(f"{layer} failed, nothing published: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(layer_summary(manifest), indent=2))
+    print(json.dumps(pipeline.layer_summary(manifest), indent=2))
     return 0

@@ -157,31 +157,14 @@ def generate_cmd(
 def _run_layer(layer: str, **kwargs: object) -> None:
     """Run one layer stage with clear errors: nothing is published when it fails."""
     from spanishgas.etl import pipeline
-    from spanishgas.etl.bronze import DeliveryError
-    from spanishgas.lake import LakeError
-    from spanishgas.quality.gates import GateFailed
     from spanishgas.settings import get_settings
 
-    runner = {"bronze": pipeline.run_bronze, "silver": pipeline.run_silver, "gold": pipeline.run_gold}[layer]
     try:
-        manifest = runner(get_settings(), **kwargs)  # type: ignore[arg-type]
-    except (DeliveryError, GateFailed, LakeError) as exc:
+        manifest = pipeline.run_layer(layer, get_settings(), **kwargs)  # type: ignore[arg-type]
+    except pipeline.layer_errors() as exc:
         console.print(f"[red]{layer} failed, nothing published:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
-    typer.echo(json.dumps(layer_summary(manifest), indent=2))
-
-
-def layer_summary(manifest: dict[str, object]) -> dict[str, object]:
-    """The parts of a run manifest a person wants to see after a stage."""
-    keys = ("layer", "run_id", "bronze_run", "silver_run", "status", "rows", "quarantined_by_reason", "tables")
-    out = {k: manifest[k] for k in keys if k in manifest}
-    files = manifest.get("files")
-    if isinstance(files, dict):
-        out["files"] = {
-            name: {k: v[k] for k in ("rows_in", "rows_accepted", "rows_quarantined", "quarantined_by_reason")}
-            for name, v in files.items()
-        }
-    return out
+    typer.echo(json.dumps(pipeline.layer_summary(manifest), indent=2))
 
 
 @app.command("bronze")
@@ -199,7 +182,7 @@ def silver_cmd(
     run_id: Annotated[str | None, typer.Option(help="run id (default: silver-<UTC time>)")] = None,
 ) -> None:
     """Clean and conform a bronze run into silver entities and the customer-month P&L; gate; publish."""
-    _run_layer("silver", bronze_run=bronze_run, run_id=run_id)
+    _run_layer("silver", input_run=bronze_run, run_id=run_id)
 
 
 @app.command("gold")
@@ -208,7 +191,7 @@ def gold_cmd(
     run_id: Annotated[str | None, typer.Option(help="run id (default: gold-<UTC time>)")] = None,
 ) -> None:
     """Build point-in-time features, the training set and offer candidates from a silver run; gate; publish."""
-    _run_layer("gold", silver_run=silver_run, run_id=run_id)
+    _run_layer("gold", input_run=silver_run, run_id=run_id)
 
 
 @app.command("features-doc")

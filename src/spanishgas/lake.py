@@ -14,6 +14,7 @@ not. File operations go through Hadoop's FileSystem API, so the same code serves
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,3 +133,21 @@ class Lake:
         """A published table as a DataFrame."""
         self.manifest(layer, run_id)  # refuses unpublished runs
         return self.spark.read.parquet(self.table_path(layer, run_id, table))
+
+
+class RunWriter:
+    """Writes one run's tables (never overwriting) and remembers where each went and how long it took."""
+
+    def __init__(self, lake: Lake, layer: str, run_id: str) -> None:
+        self.lake, self.layer, self.run_id = lake, layer, run_id
+        self.tables: dict[str, str] = {}
+        self.seconds: dict[str, float] = {}
+
+    def write(self, name: str, df: Any) -> str:
+        """Write ``df`` as table ``name`` of the run; return its path."""
+        t0 = time.perf_counter()
+        path = self.lake.table_path(self.layer, self.run_id, name)
+        df.write.mode("errorifexists").parquet(path)
+        self.tables[name] = path
+        self.seconds[name] = round(time.perf_counter() - t0, 2)
+        return path

@@ -9,12 +9,12 @@ mode, where dividing by zero fails the job instead of giving null.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from spanishgas.feature_registry import feature_names
+from spanishgas.lake import RunWriter
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -326,15 +326,9 @@ def build_gold(
         market_and_risk_features(grid, monthly_history(cm)),
         behaviour_and_sentiment_features(grid, silver("interactions")),
     )
-    tables: dict[str, str] = {}
-    timings: dict[str, float] = {}
 
-    def write(name: str, df: DataFrame) -> None:
-        t0 = time.perf_counter()
-        path = lake.table_path("gold", run_id, name)
-        df.write.mode("errorifexists").parquet(path)
-        tables[name] = path
-        timings[name] = round(time.perf_counter() - t0, 2)
+    writer = RunWriter(lake, "gold", run_id)
+    write, tables, timings = writer.write, writer.tables, writer.seconds
 
     write("customer_month", cm)
     write("customer_features_asof", features)

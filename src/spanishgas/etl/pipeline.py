@@ -119,3 +119,42 @@ def run_gold(
     manifest["seconds_total"] = round(time.perf_counter() - t0, 2)
     lake.publish("gold", run_id, manifest)
     return manifest
+
+
+def run_layer(
+    layer: str,
+    settings: Settings,
+    *,
+    raw_dir: Path | None = None,
+    input_run: str | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """Run one layer by name (what the CLI and the spark-submit entrypoints call)."""
+    if layer == "bronze":
+        return run_bronze(settings, raw_dir=raw_dir, run_id=run_id)
+    if layer == "silver":
+        return run_silver(settings, bronze_run=input_run, run_id=run_id)
+    if layer == "gold":
+        return run_gold(settings, silver_run=input_run, run_id=run_id)
+    raise ValueError(f"unknown layer {layer!r}")
+
+
+def layer_summary(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a run manifest a person wants to see after a stage."""
+    keys = ("layer", "run_id", "bronze_run", "silver_run", "status", "rows", "quarantined_by_reason", "tables")
+    out = {k: manifest[k] for k in keys if k in manifest}
+    files = manifest.get("files")
+    if isinstance(files, dict):
+        out["files"] = {
+            name: {k: v[k] for k in ("rows_in", "rows_accepted", "rows_quarantined", "quarantined_by_reason")}
+            for name, v in files.items()
+        }
+    return out
+
+
+def layer_errors() -> tuple[type[Exception], ...]:
+    """Failures that mean "bad input or failed gate, nothing published" (reported without a traceback)."""
+    from spanishgas.etl.bronze import DeliveryError
+    from spanishgas.lake import LakeError
+
+    return (DeliveryError, gates.GateFailed, LakeError)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from spanishgas.calendar import PEAK_HOURS, STANDARD_HOURS, national_holidays
+from spanishgas.lake import RunWriter
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -445,7 +446,6 @@ def build_silver(spark: SparkSession, lake: Lake, bronze_run: str, run_id: str) 
     from pyspark.sql import functions as F
 
     started = datetime.now(UTC)
-    timings: dict[str, float] = {}
 
     def accepted(table: str) -> DataFrame:
         df = spark.read.parquet(lake.table_path("bronze", bronze_run, table))
@@ -454,16 +454,11 @@ def build_silver(spark: SparkSession, lake: Lake, bronze_run: str, run_id: str) 
         )
 
     lake.manifest("bronze", bronze_run)  # only published runs
-    tables: dict[str, str] = {}
     quarantine: dict[str, DataFrame] = {}
     counts: dict[str, int] = {}
 
-    def write(name: str, df: DataFrame) -> None:
-        t0 = time.perf_counter()
-        path = lake.table_path("silver", run_id, name)
-        df.write.mode("errorifexists").parquet(path)
-        tables[name] = path
-        timings[name] = round(time.perf_counter() - t0, 2)
+    writer = RunWriter(lake, "silver", run_id)
+    write, tables, timings = writer.write, writer.tables, writer.seconds
 
     attrs, bad_attrs = dedupe_entity(accepted("customer_attributes"), ["customer_id"])
     customers = conform_customers(attrs).cache()
