@@ -76,3 +76,21 @@ def test_generate_refuses_to_overwrite_a_delivery(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "already holds a delivery" in result.output
     assert (raw / "churn_label.csv").read_text() == "customer_id,churn\nC00001,0\n"
+
+
+def test_features_doc_is_generated_from_the_registry() -> None:
+    from spanishgas.feature_registry import features_markdown
+
+    doc = Path(__file__).parents[2] / "docs" / "features.md"
+    assert doc.read_text() == features_markdown(), "run: spanishgas features-doc > docs/features.md"
+
+
+def test_experiment_sets_are_tier_ablations() -> None:
+    from spanishgas.feature_registry import TIERS, experiment_features, experiments, feature_names
+
+    assert set(experiments()) == {f"E{i}" for i in range(9)}
+    assert experiment_features("E5") == feature_names(TIERS)
+    for name in ("E6", "E7", "E8"):
+        assert set(experiment_features(name)) < set(experiment_features("E5"))
+    with pytest.raises(KeyError, match="unknown experiment"):
+        experiment_features("E42")
