@@ -24,6 +24,20 @@ if TYPE_CHECKING:
 DAYS_PER_MONTH = 30.4375
 NO_CONTACT_DAYS = 999
 PRICE_RISE = 1.03
+# Customer attributes that lifecycle features take as they are (from silver ``customers``).
+STATIC_ATTRIBUTES = (
+    "is_second_residence",
+    "contracted_power_kw",
+    "is_high_competition_province",
+    "is_urban",
+    "is_channel_in_person",
+    "is_channel_office",
+    "is_channel_telemarketing",
+    "is_channel_comparison",
+    "is_channel_own_web",
+    "is_channel_unknown",
+    "province_code",
+)
 
 
 def as_of_dates(first_month: date, label_date: date, warmup_months: int = 3) -> list[date]:
@@ -69,17 +83,7 @@ def lifecycle_features(grid: DataFrame, customers: DataFrame) -> DataFrame:
         "segment",
         (F.col("segment") == "sme").cast("int").alias("is_sme"),
         (F.col("segment") == "corporate").cast("int").alias("is_corporate"),
-        "is_second_residence",
-        "contracted_power_kw",
-        "is_high_competition_province",
-        "is_urban",
-        "is_channel_in_person",
-        "is_channel_office",
-        "is_channel_telemarketing",
-        "is_channel_comparison",
-        "is_channel_own_web",
-        "is_channel_unknown",
-        "province_code",
+        *STATIC_ATTRIBUTES,
     )
     return grid.select(
         "customer_id",

@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from spanishgas.etl.gold import (
+    STATIC_ATTRIBUTES,
     as_of_dates,
     assemble_features,
     behaviour_and_sentiment_features,
@@ -44,19 +45,7 @@ def test_renewal_in_force_is_the_anniversary_and_expiry_counts_only_once_past(sp
         [("A", None), ("B", None), ("C", d(2024, 3, 5))], "customer_id string, churn_effective_date date"
     )
     customers = spark.createDataFrame([(c,) for c in "ABC"], "customer_id string")
-    for col in (
-        "is_second_residence",
-        "contracted_power_kw",
-        "is_high_competition_province",
-        "is_urban",
-        "is_channel_in_person",
-        "is_channel_office",
-        "is_channel_telemarketing",
-        "is_channel_comparison",
-        "is_channel_own_web",
-        "is_channel_unknown",
-        "province_code",
-    ):
+    for col in STATIC_ATTRIBUTES:
         customers = customers.withColumn(col, F.lit(0))
     customers = customers.withColumn("segment", F.lit("residential"))
     grid = customer_grid(contracts, labels, [d(2024, 3, 1), d(2024, 6, 1)])
