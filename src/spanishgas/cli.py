@@ -202,6 +202,110 @@ def features_doc_cmd() -> None:
     typer.echo(features_markdown(), nl=False)
 
 
+features_app = typer.Typer(
+    help="Feature store (Feast): load gold, apply definitions, materialize, build training sets.",
+    no_args_is_help=True,
+)
+app.add_typer(features_app, name="features")
+
+
+def _feature_errors() -> tuple[type[BaseException], ...]:
+    from spanishgas.feature_store.config import FeatureStoreConfigError
+    from spanishgas.feature_store.offline import FeatureLoadError
+    from spanishgas.lake import LakeError
+
+    return (FeatureLoadError, FeatureStoreConfigError, LakeError)
+
+
+@features_app.command("env")
+def features_env_cmd() -> None:
+    """Print `export` lines that let the feast CLI read feature_repo/ exactly as the platform does."""
+    import shlex
+
+    from spanishgas.feature_store.config import feast_environment
+    from spanishgas.settings import get_settings
+
+    for key, value in feast_environment(get_settings()).items():
+        typer.echo(f"export {key}={shlex.quote(value)}")
+
+
+@features_app.command("load")
+def features_load_cmd(
+    gold_run: Annotated[str | None, typer.Option(help="published gold run (default: the latest)")] = None,
+) -> None:
+    """Load gold's customer_features_asof into the offline store (Parquet locally, COPY into Postgres)."""
+    from dataclasses import asdict
+
+    from spanishgas.feature_store.offline import load_offline
+    from spanishgas.settings import get_settings
+
+    try:
+        report = load_offline(get_settings(), gold_run)
+    except _feature_errors() as exc:
+        console.print(f"[red]features load failed:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(asdict(report), indent=2))
+
+
+@features_app.command("apply")
+def features_apply_cmd() -> None:
+    """Register the entity, data source, feature views and feature services in the Feast registry."""
+    from spanishgas.feature_store.store import apply
+    from spanishgas.settings import get_settings
+
+    typer.echo(json.dumps(apply(get_settings()), indent=2))
+
+
+@features_app.command("materialize")
+def features_materialize_cmd(
+    start: Annotated[str | None, typer.Option(help="ISO start (default: where the last run ended)")] = None,
+    end: Annotated[str | None, typer.Option(help="ISO end (default: just after the newest snapshot)")] = None,
+) -> None:
+    """Copy the latest features into the online store (SQLite locally, Redis in the stack); incremental."""
+    from dataclasses import asdict
+    from datetime import datetime
+
+    from spanishgas.feature_store.store import materialize
+    from spanishgas.settings import get_settings
+
+    try:
+        report = materialize(
+            get_settings(),
+            start=datetime.fromisoformat(start) if start else None,
+            end=datetime.fromisoformat(end) if end else None,
+        )
+    except _feature_errors() as exc:
+        console.print(f"[red]materialize failed:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(asdict(report), indent=2))
+
+
+@features_app.command("training-set")
+def features_training_set_cmd(
+    service: Annotated[str, typer.Option(help="feature service")] = "churn_model_v1",
+    out: Annotated[
+        Path | None, typer.Option(help="Parquet file (default: <data_root>/training/<service>.parquet)")
+    ] = None,
+) -> None:
+    """Build a point-in-time training set: gold's labelled (customer, as-of) rows joined by Feast."""
+    from spanishgas.feature_store.store import training_entities, training_set
+    from spanishgas.settings import get_settings
+
+    settings = get_settings()
+    try:
+        entities = training_entities(settings)
+        frame = training_set(settings, entities, service)
+    except _feature_errors() as exc:
+        console.print(f"[red]training-set failed:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    target = out or Path(settings.data_root) / "training" / f"{service}.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(target, index=False)
+    summary = {"rows": len(frame), "positives": int(frame["label"].sum()), "service": service, "path": str(target)}
+    summary["gold_run_id"] = entities.attrs["gold_run_id"]
+    typer.echo(json.dumps(summary, indent=2))
+
+
 @app.command("demo")
 def demo_cmd(
     customers: Annotated[int, typer.Option(help="base customers")] = 2_000,

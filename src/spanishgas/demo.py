@@ -19,9 +19,10 @@ def run_demo(customers: int, workdir: Path, console: Console, settings: Settings
 
     t0 = time.perf_counter()
     base = settings or get_settings()
-    settings = base.model_copy(update={"lake_uri": str(workdir / "lake")})
+    settings = base.model_copy(update={"lake_uri": str(workdir / "lake"), "profile": "local", "data_root": workdir})
+    settings.feast = settings.feast.model_copy(update={"local_dir": workdir / "feature_store"})
     raw, truth = workdir / "raw", workdir / "truth"
-    console.rule("1/4 generate a synthetic delivery (2024)")
+    console.rule("1/5 generate a synthetic delivery (2024)")
     cfg = GeneratorConfig(
         customers=customers, start=date(2024, 1, 1), end=date(2024, 12, 31), out_dir=raw, truth_dir=truth
     )
@@ -30,7 +31,7 @@ def run_demo(customers: int, workdir: Path, console: Console, settings: Settings
         f"wrote {len(report.files)} raw files for {report.customers_delivered:,} customers ({report.seconds} s)"
     )
     spark = get_spark("spanishgas-demo", settings)
-    stages = (("2/4 bronze", run_bronze, {"raw_dir": raw}), ("3/4 silver", run_silver, {}), ("4/4 gold", run_gold, {}))
+    stages = (("2/5 bronze", run_bronze, {"raw_dir": raw}), ("3/5 silver", run_silver, {}), ("4/5 gold", run_gold, {}))
     manifests = {}
     for title, stage, kwargs in stages:
         console.rule(title)
@@ -38,18 +39,43 @@ def run_demo(customers: int, workdir: Path, console: Console, settings: Settings
         manifest = stage(settings, spark=spark, **kwargs)  # type: ignore[operator]
         manifests[title] = manifest
         console.print(f"published {manifest['run_id']} ({time.perf_counter() - t:.1f} s)")
-    gold = manifests["4/4 gold"]
+    gold = manifests["4/5 gold"]
     console.print(
         f"training set: {gold['rows']['churn_training_dataset']:,} rows; "
         f"offer candidates: {gold['rows']['recommendation_candidates']:,}"
+    )
+    console.rule("5/5 feature store (Feast, local: Parquet offline store, SQLite online store)")
+    features = run_feature_store(settings)
+    console.print(
+        f"loaded {features['offline_rows']:,} feature rows; materialized {features['views']} views; "
+        f"training set {features['training_rows']:,} rows, {features['positives']:,} churners"
     )
     outputs = {
         "raw files": raw,
         "ground truth": truth,
         "lake": Path(str(settings.lake_uri)),
+        "feature store": Path(str(settings.feast.local_dir)),
         "data docs": Path(settings.gx_root) / "uncommitted" / "data_docs" / "local_site" / "index.html",
     }
     console.rule(f"demo finished in {time.perf_counter() - t0:.1f} s")
     for name, path in outputs.items():
         console.print(f"{name:>14}: {path.resolve()}")
     return outputs
+
+
+def run_feature_store(settings: Settings) -> dict[str, int]:
+    """Load gold into the offline store, apply, materialize, and build the model's training set."""
+    from spanishgas.feature_store.offline import load_offline
+    from spanishgas.feature_store.store import apply, get_store, materialize, training_entities, training_set
+
+    load = load_offline(settings)
+    store = get_store(settings)
+    apply(settings, store)
+    done = materialize(settings, store=store)
+    frame = training_set(settings, training_entities(settings), store=store)
+    return {
+        "offline_rows": load.rows,
+        "views": len(done.feature_views),
+        "training_rows": len(frame),
+        "positives": int(frame["label"].sum()),
+    }

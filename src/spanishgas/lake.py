@@ -34,7 +34,26 @@ def new_run_id(layer: str) -> str:
     return f"{layer}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')[:-3]}Z"
 
 
-class Lake:
+class PublishedRuns:
+    """What readers of published runs share, whatever file system they use."""
+
+    def path(self, *parts: str) -> str:
+        """Join parts under the lake root."""
+        raise NotImplementedError
+
+    def published_runs(self, layer: str) -> list[str]:
+        """Published run ids of a layer, oldest first."""
+        raise NotImplementedError
+
+    def latest_run(self, layer: str) -> str:
+        """The newest published run of a layer."""
+        runs = self.published_runs(layer)
+        if not runs:
+            raise LakeError(f"no published {layer} run under {self.path(layer)}; run `spanishgas {layer}` first")
+        return runs[-1]
+
+
+class Lake(PublishedRuns):
     """Paths and publication markers of the lake at ``root``."""
 
     def __init__(self, spark: SparkSession, root: str) -> None:
@@ -114,13 +133,6 @@ class Lake:
     def published_runs(self, layer: str) -> list[str]:
         """Published run ids of a layer, oldest first."""
         return [n.removesuffix(".json") for n in self.list_names(self.path(layer, "_published")) if n.endswith(".json")]
-
-    def latest_run(self, layer: str) -> str:
-        """The newest published run of a layer."""
-        runs = self.published_runs(layer)
-        if not runs:
-            raise LakeError(f"no published {layer} run under {self.path(layer)}; run `spanishgas {layer}` first")
-        return runs[-1]
 
     def manifest(self, layer: str, run_id: str) -> dict[str, Any]:
         """The manifest of a published run."""

@@ -96,6 +96,19 @@ class ApiSettings(BaseModel):
     online_store_timeout_s: float = 0.25
 
 
+class FeastSettings(BaseModel):
+    """The feature store: project name, how long a monthly snapshot stays valid, where it keeps its files."""
+
+    project: str = "spanishgas"
+    # Features are monthly snapshots: a 62-day TTL still serves the previous snapshot when one monthly
+    # refresh is late, and returns nulls (not stale values) after two missed refreshes.
+    ttl_days: int = 62
+    offline_table: str = "customer_features"
+    # Its own database in the stack profile, because it runs with a planner setting of its own (ADR 0004).
+    database: str = "spanishgas_features"
+    local_dir: Path | None = Field(default=None, description="local profile: offline Parquet, registry, online db")
+
+
 class Settings(BaseSettings):
     """Every setting of the platform; build it with :func:`get_settings`."""
 
@@ -126,6 +139,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    feast: FeastSettings = Field(default_factory=FeastSettings)
 
     @model_validator(mode="after")
     def _fill_from_profile(self) -> Settings:
@@ -135,6 +149,8 @@ class Settings(BaseSettings):
         # Ground truth lives outside the raw drop so the pipeline can never read it by accident.
         if self.truth_dir is None:
             self.truth_dir = root / "truth"
+        if self.feast.local_dir is None:
+            self.feast.local_dir = root / "feature_store"
         if self.profile == "local":
             self.lake_uri = self.lake_uri or str(root / "lake")
             self.mlflow_tracking_uri = self.mlflow_tracking_uri or f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"

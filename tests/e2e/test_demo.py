@@ -21,5 +21,6 @@ def test_demo_publishes_every_layer(spark, tmp_path: Path) -> None:  # type: ign
     for layer in ("bronze", "silver", "gold"):
         assert list((outputs["lake"] / layer / "_published").glob("*.json")), layer
     assert outputs["data docs"].exists()
+    assert (outputs["feature store"] / "online.db").exists()
     text = console.export_text()
     assert "demo finished" in text and str(outputs["lake"].resolve()) in text

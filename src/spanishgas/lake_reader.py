@@ -1,0 +1,84 @@
+"""Read published lake tables without a Spark session.
+
+The feature load, training, scoring and serving stages only read a few small gold tables, so they use
+Arrow's file systems (a local folder, or S3 for ``s3a://`` lakes) instead of paying for a JVM. The layout
+and the publication rule are the ones :mod:`spanishgas.lake` writes: only runs with a marker under
+``<layer>/_published/`` are visible.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from spanishgas.lake import LakeError, PublishedRuns
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyarrow import fs as pafs
+
+    from spanishgas.settings import Settings
+
+
+class LakeReader(PublishedRuns):
+    """Published runs and tables of the lake at ``root`` (a folder or an ``s3a://bucket/prefix`` URI)."""
+
+    def __init__(self, root: str, filesystem: pafs.FileSystem | None = None) -> None:
+        from pyarrow import fs as pafs
+
+        if "://" in root and not root.startswith("file://"):
+            scheme, rest = root.split("://", 1)
+            if scheme not in ("s3", "s3a") or filesystem is None:
+                raise LakeError(f"cannot read {root}: pass an Arrow file system for scheme {scheme!r}")
+            self.fs, self.root = filesystem, rest.rstrip("/")
+        else:
+            self.fs = filesystem or pafs.LocalFileSystem()
+            self.root = str(Path(root.removeprefix("file://")).resolve())
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LakeReader:
+        """The lake of ``settings``, with an S3 file system built from ``settings.s3`` when it is remote."""
+        root = str(settings.lake_uri)
+        if settings.lake_is_local:
+            return cls(root)
+        from pyarrow import fs as pafs
+
+        s3 = settings.s3
+        endpoint = s3.endpoint_url
+        filesystem = pafs.S3FileSystem(
+            access_key=s3.access_key_id,
+            secret_key=s3.secret_access_key.get_secret_value(),
+            endpoint_override=endpoint.split("://", 1)[-1],
+            scheme=endpoint.split("://", 1)[0] if "://" in endpoint else "https",
+            region=s3.region,
+        )
+        return cls(root, filesystem)
+
+    def path(self, *parts: str) -> str:
+        """Join parts under the lake root."""
+        return "/".join([self.root, *[p.strip("/") for p in parts]])
+
+    def published_runs(self, layer: str) -> list[str]:
+        """Published run ids of a layer, oldest first."""
+        from pyarrow import fs as pafs
+
+        infos = self.fs.get_file_info(pafs.FileSelector(self.path(layer, "_published"), allow_not_found=True))
+        return sorted(Path(i.path).name.removesuffix(".json") for i in infos if i.path.endswith(".json"))
+
+    def manifest(self, layer: str, run_id: str) -> dict[str, Any]:
+        """The manifest of a published run (refuses runs that are not published)."""
+        marker = self.path(layer, "_published", f"{run_id}.json")
+        try:
+            with self.fs.open_input_stream(marker) as stream:
+                return json.loads(stream.read().decode("utf-8"))
+        except FileNotFoundError as exc:
+            raise LakeError(f"{layer} run {run_id} is not published (no {marker})") from exc
+
+    def read_table(self, layer: str, run_id: str, table: str, columns: list[str] | None = None) -> pa.Table:
+        """One published table as an Arrow table."""
+        import pyarrow.dataset as ds
+
+        self.manifest(layer, run_id)
+        dataset = ds.dataset(self.path(layer, "runs", run_id, table), format="parquet", filesystem=self.fs)
+        return dataset.to_table(columns=columns)
