@@ -101,3 +101,34 @@ def small_lake(spark, small_delivery, tmp_path_factory):  # type: ignore[no-unty
     silver = run_silver(settings, spark=spark)
     gold = run_gold(settings, spark=spark)
     return {"settings": settings, "bronze": bronze, "silver": silver, "gold": gold}
+
+
+@pytest.fixture(scope="session")
+def model_lake(spark, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """Enough history to train on: 1,200 customers over 18 months (13 labelled monthly snapshots), run
+    through bronze, silver and gold, loaded into a local-profile feature store. Returns local settings
+    whose MLflow and Optuna stores live in the same temporary folder."""
+    from spanishgas.etl.pipeline import run_bronze, run_gold, run_silver
+    from spanishgas.feature_store.offline import load_offline
+    from spanishgas.feature_store.store import apply, get_store
+    from spanishgas.generator import GeneratorConfig, generate
+    from spanishgas.settings import Settings
+
+    root = tmp_path_factory.mktemp("model")
+    generate(
+        GeneratorConfig(
+            customers=1200,
+            start=date(2023, 7, 1),
+            end=date(2024, 12, 31),
+            out_dir=root / "raw",
+            truth_dir=root / "truth",
+            workers=1,
+        )
+    )
+    settings = Settings(profile="local", data_root=root, gx_root=root / "great_expectations")
+    run_bronze(settings, raw_dir=root / "raw", spark=spark)
+    run_silver(settings, spark=spark)
+    run_gold(settings, spark=spark)
+    load_offline(settings)
+    apply(settings, get_store(settings))
+    return settings

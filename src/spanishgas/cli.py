@@ -306,6 +306,85 @@ def features_training_set_cmd(
     typer.echo(json.dumps(summary, indent=2))
 
 
+def _model_errors() -> tuple[type[BaseException], ...]:
+    from spanishgas.model.metrics import LeakageSuspected
+    from spanishgas.model.registry import RollbackError
+    from spanishgas.model.split import SplitError
+
+    return (*_feature_errors(), SplitError, LeakageSuspected, RollbackError)
+
+
+@app.command("train")
+def train_cmd(
+    experiment: Annotated[str | None, typer.Option(help="feature set E0-E8 (default: settings)")] = None,
+    trials: Annotated[int | None, typer.Option(help="Optuna trials (default: settings)")] = None,
+    compare: Annotated[
+        str | None, typer.Option(help="comma-separated experiments to compare instead, e.g. E0,E1,E5 or 'all'")
+    ] = None,
+) -> None:
+    """Train the churn model on the feature store's training set; register it as the challenger."""
+    from spanishgas.feature_registry import experiments
+    from spanishgas.model.train import compare_experiments, report_dict, train
+    from spanishgas.settings import get_settings
+
+    settings = get_settings()
+    try:
+        if compare:
+            names = list(experiments()) if compare == "all" else [n.strip() for n in compare.split(",")]
+            table = compare_experiments(settings, names, trials or 15)
+            out = Path(settings.data_root) / "experiments" / "comparison.md"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(table.to_markdown(index=False, floatfmt=".4f") + "\n")
+            typer.echo(table.to_string(index=False))
+            console.print(f"comparison table: {out}")
+            return
+        report = train(settings, experiment, trials)
+    except _model_errors() as exc:
+        console.print(f"[red]train failed:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(report_dict(report), indent=2))
+
+
+@app.command("promote")
+def promote_cmd(
+    floor: Annotated[float | None, typer.Option(help="PR-AUC floor for this decision (default: settings)")] = None,
+    reason: Annotated[str, typer.Option(help="why, for the decision log")] = "",
+) -> None:
+    """Move `champion` to the challenger if it passes the gate on the forward test rows."""
+    from dataclasses import asdict
+
+    from spanishgas.model.registry import load_version, promote
+    from spanishgas.model.train import gate_rows
+    from spanishgas.settings import get_settings
+
+    settings = get_settings()
+    try:
+        challenger = load_version(settings, "challenger")
+        rows = gate_rows(settings, challenger.tags.get("experiment_set", settings.model.experiment))
+        result = promote(settings, rows, floor=floor, reason=reason)
+    except _model_errors() as exc:
+        console.print(f"[red]promote failed:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(asdict(result), indent=2))
+    if not result.promoted:
+        console.print("[yellow]not promoted:[/yellow] " + "; ".join(result.reasons), soft_wrap=True)
+        raise typer.Exit(2)
+
+
+@app.command("rollback")
+def rollback_cmd(reason: Annotated[str, typer.Option(help="why, for the decision log")] = "") -> None:
+    """Move `champion` back to the previous champion version."""
+    from spanishgas.model.registry import rollback
+    from spanishgas.settings import get_settings
+
+    try:
+        outcome = rollback(get_settings(), reason)
+    except _model_errors() as exc:
+        console.print(f"[red]rollback failed:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(outcome, indent=2))
+
+
 @app.command("demo")
 def demo_cmd(
     customers: Annotated[int, typer.Option(help="base customers")] = 2_000,

@@ -109,6 +109,22 @@ class FeastSettings(BaseModel):
     local_dir: Path | None = Field(default=None, description="local profile: offline Parquet, registry, online db")
 
 
+class ModelSettings(BaseModel):
+    """The churn model: training, tuning, decision policy and promotion gate (docs/model.md)."""
+
+    registered_name: str = "spanishgas-churn"
+    experiment: str = Field(default="E5", description="feature set E0-E8 the default model uses")
+    trials: int = 50
+    tuning_timeout_s: int = 540
+    validation_dates: int = Field(default=2, description="as-of dates in the validation period")
+    recall_target: float = Field(default=0.70, description="the threshold maximizes precision at this recall")
+    # The utility's requirement. On data whose best possible PR-AUC is lower, promotion refuses and says so.
+    pr_auc_floor: float = 0.70
+    champion_margin: float = Field(default=0.01, description="PR-AUC a challenger may lose against the champion")
+    # Calibrated 90-day churn probability at which each tier starts (below medium: low).
+    risk_tiers: dict[str, float] = Field(default_factory=lambda: {"medium": 0.05, "high": 0.12, "critical": 0.25})
+
+
 class Settings(BaseSettings):
     """Every setting of the platform; build it with :func:`get_settings`."""
 
@@ -140,6 +156,7 @@ class Settings(BaseSettings):
     s3: S3Settings = Field(default_factory=S3Settings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     feast: FeastSettings = Field(default_factory=FeastSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
 
     @model_validator(mode="after")
     def _fill_from_profile(self) -> Settings:

@@ -1,0 +1,1 @@
+"""The churn model: time-aware training, tuning, calibration, evaluation and the MLflow registry."""
