@@ -147,3 +147,10 @@ def test_feature_frame_keeps_missing_values_and_order() -> None:
     assert out.shape == (2, 2) and np.isnan(out[1, 1]) and out[0, 0] == 0.5
     with pytest.raises(KeyError, match="c"):
         FeatureFrame(["c"]).fit(frame)
+
+
+def test_auc_standard_error_shrinks_with_more_positives() -> None:
+    from spanishgas.model.metrics import auc_standard_error
+
+    few, many = auc_standard_error(0.8, 10, 300), auc_standard_error(0.8, 600, 19000)
+    assert 0.05 < few < 0.2 and many < 0.015

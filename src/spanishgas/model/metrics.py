@@ -75,6 +75,17 @@ def ranking_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     return {"pr_auc": float(average_precision_score(y, p)), "roc_auc": float(roc_auc_score(y, p))}
 
 
+def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
+    """Hanley and McNeil's standard error of a ROC-AUC estimated from this many positives and negatives."""
+    if positives == 0 or negatives == 0:
+        return float("inf")
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = (auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)) / (
+        positives * negatives
+    )
+    return float(np.sqrt(max(var, 0.0)))
+
+
 class LeakageSuspected(AssertionError):
     """The model ranks better than the ground-truth probabilities, which no honest model can."""
 

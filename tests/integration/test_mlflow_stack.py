@@ -1,0 +1,104 @@
+"""The stack profile's registry: a real MLflow tracking server with a Postgres backend, started on
+loopback as docker-compose.yml starts it, with Optuna studies in Postgres too."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from spanishgas.settings import Settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.spark, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _admin(postgres_dsn: str, statement: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(postgres_dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """``mlflow server`` on a free loopback port, backed by fresh Postgres databases."""
+    name = f"mlflow_test_{uuid.uuid4().hex[:8]}"
+    _admin(postgres_dsn, f'CREATE DATABASE "{name}"')
+    _admin(postgres_dsn, f'CREATE DATABASE "{name}_optuna"')
+    artifacts = tmp_path_factory.mktemp("mlflow-artifacts")
+    port = _free_port()
+    log = (artifacts / "server.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}",
+         "--artifacts-destination", artifacts.as_uri()],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=1) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.fail(f"mlflow server did not start: {(artifacts / 'server.log').read_text()[-2000:]}")
+        yield {"url": url, "optuna": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}_optuna"}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+        _admin(postgres_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _admin(postgres_dsn, f'DROP DATABASE IF EXISTS "{name}_optuna" WITH (FORCE)')
+
+
+def test_register_promote_and_rollback_through_the_tracking_server(
+    model_lake: Settings, mlflow_server: dict[str, str], tmp_path: Path
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from spanishgas.model.registry import alias_version, promote, rollback
+    from spanishgas.model.train import gate_rows, load_training_data, train
+
+    settings = model_lake.model_copy(
+        update={"mlflow_tracking_uri": mlflow_server["url"], "mlflow_registry_uri": mlflow_server["url"],
+                "optuna_storage": mlflow_server["optuna"]}
+    )
+    data = load_training_data(settings, "E5")
+    first = train(settings, "E5", 3, data=data)
+    rows = gate_rows(settings, "E5")
+    assert promote(settings, rows, floor=0.0, reason="test").promoted
+    second = train(settings, "E5", 3, data=data)  # resumes the Postgres-stored study: same model
+    assert promote(settings, rows, floor=0.0, reason="test").promoted
+    assert alias_version(settings, "champion") == second.model_version
+    rollback(settings, reason="test")
+    assert alias_version(settings, "champion") == first.model_version
+
+    client = MlflowClient(tracking_uri=mlflow_server["url"])
+    run = client.get_run(first.mlflow_run_id)
+    assert run.data.params["gold_run_id"] == first.gold_run_id
+    assert "model_card.md" in {a.path for a in client.list_artifacts(first.mlflow_run_id)}
+    import optuna
+
+    studies = optuna.get_all_study_summaries(storage=mlflow_server["optuna"])
+    assert len(studies) == 1 and studies[0].n_trials == 3
