@@ -385,6 +385,55 @@ def rollback_cmd(reason: Annotated[str, typer.Option(help="why, for the decision
     typer.echo(json.dumps(outcome, indent=2))
 
 
+@app.command("segment")
+def segment_cmd() -> None:
+    """Fit customer segments on the latest snapshot and register them in MLflow."""
+    from spanishgas.retention.job import run_segment
+    from spanishgas.settings import get_settings
+
+    try:
+        outcome = run_segment(get_settings())
+    except _model_errors() as exc:
+        console.print(f"[red]segment failed:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(outcome, indent=2, default=str))
+
+
+def _score(budget: float | None) -> None:
+    from spanishgas.retention.job import run_score
+    from spanishgas.retention.offers import GuardrailViolation
+    from spanishgas.settings import get_settings
+
+    try:
+        result = run_score(get_settings(), budget)
+    except (*_model_errors(), GuardrailViolation) as exc:
+        console.print(f"[red]scoring failed, nothing published:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    out = {
+        "run_id": result.run_id,
+        "rows": result.rows,
+        "seconds_after_model_load": result.seconds_after_load,
+        "lake": result.lake_path,
+        "postgres": result.postgres_table,
+        **result.summary,
+    }
+    typer.echo(json.dumps(out, indent=2, default=str))
+
+
+@app.command("score")
+def score_cmd() -> None:
+    """Score, explain, segment every active customer with the champion; actions from the rules policy."""
+    _score(None)
+
+
+@app.command("recommend")
+def recommend_cmd(
+    budget: Annotated[float, typer.Option(help="retention budget in euros for this plan")] = 50_000.0,
+) -> None:
+    """Score every active customer and choose offers within a budget (expected-value optimizer)."""
+    _score(budget)
+
+
 @app.command("demo")
 def demo_cmd(
     customers: Annotated[int, typer.Option(help="base customers")] = 2_000,

@@ -47,10 +47,24 @@ def mlflow_server(postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -
     port = _free_port()
     log = (artifacts / "server.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}",
-         "--artifacts-destination", artifacts.as_uri()],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}",
+            "--artifacts-destination",
+            artifacts.as_uri(),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -81,8 +95,11 @@ def test_register_promote_and_rollback_through_the_tracking_server(
     from spanishgas.model.train import gate_rows, load_training_data, train
 
     settings = model_lake.model_copy(
-        update={"mlflow_tracking_uri": mlflow_server["url"], "mlflow_registry_uri": mlflow_server["url"],
-                "optuna_storage": mlflow_server["optuna"]}
+        update={
+            "mlflow_tracking_uri": mlflow_server["url"],
+            "mlflow_registry_uri": mlflow_server["url"],
+            "optuna_storage": mlflow_server["optuna"],
+        }
     )
     data = load_training_data(settings, "E5")
     first = train(settings, "E5", 3, data=data)

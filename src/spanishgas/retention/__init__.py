@@ -1,0 +1,1 @@
+"""Retention: reason codes, customer segments, batch scores and the offers the team acts on."""

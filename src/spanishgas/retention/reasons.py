@@ -1,0 +1,107 @@
+"""Reason codes: the features that push a customer's churn risk up, in words an agent can say.
+
+Contributions are XGBoost's exact SHAP values (log-odds) for the customer's own feature values; only
+positive ones become reasons, largest first, each with the phrase, the feature, its value and the
+contribution. The batch scorer and the API share this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from spanishgas.feature_registry import features
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason code."""
+
+    phrase: str
+    feature: str
+    value: float
+    contribution: float
+
+
+def _times(n: float) -> str:
+    n = int(round(n))
+    return "once" if n == 1 else f"{n} times"
+
+
+def _months_to_renewal(v: float) -> str:
+    if v < 0:
+        months = max(1, int(round(-v)))
+        return f"contract expired {months} month{'s' if months > 1 else ''} ago without renewal"
+    if v < 2:
+        return f"contract renews in {max(1, int(round(v * 4.35)))} weeks"
+    return f"contract renews in {int(round(v))} months"
+
+
+def _window(feature: str) -> str:
+    days = feature.rsplit("_", 1)[-1].removesuffix("d")
+    return f"the last {days} days"
+
+
+# Phrases for the features agents can act on; any other feature falls back to its documented meaning.
+PHRASES: dict[str, Callable[[str, float], str]] = {
+    "months_to_renewal": lambda f, v: _months_to_renewal(v),
+    "renewal_bucket_0_3m": lambda f, v: "renewal is less than 3 months away",
+    "renewal_bucket_expired": lambda f, v: "contract has expired without renewal",
+    "tenure_months": lambda f, v: f"customer for only {int(round(v))} months",
+    "tenure_under_1y": lambda f, v: "customer for less than a year",
+    "complaints_90d": lambda f, v: f"complained {_times(v)} in {_window(f)}",
+    "complaints_180d": lambda f, v: f"complained {_times(v)} in {_window(f)}",
+    "complaints_365d": lambda f, v: f"complained {_times(v)} in {_window(f)}",
+    "cancellation_intent_90d": lambda f, v: f"mentioned cancelling in {_window(f)}",
+    "cancellation_intent_180d": lambda f, v: f"mentioned cancelling in {_window(f)}",
+    "contacts_30d": lambda f, v: f"contacted us {_times(v)} in {_window(f)}",
+    "contacts_90d": lambda f, v: f"contacted us {_times(v)} in {_window(f)}",
+    "contacts_180d": lambda f, v: f"contacted us {_times(v)} in {_window(f)}",
+    "contacts_365d": lambda f, v: f"contacted us {_times(v)} in {_window(f)}",
+    "days_since_last_contact": lambda f, v: f"last contacted us {int(round(v))} days ago",
+    "negative_contacts_180d": lambda f, v: f"unhappy on the phone {_times(v)} in the last 180 days",
+    "sentiment_last": lambda f, v: "last call ended on a negative note" if v < 0 else "tone of the last call",
+    "max_intent_severity_180d": lambda f, v: "raised a complaint or a cancellation in the last 180 days",
+    "price_vs_segment_last": lambda f, v: f"pays {abs(v):.0%} {'above' if v >= 0 else 'below'} similar customers",
+    "price_vs_cost_last": lambda f, v: f"price is {abs(v):.0%} {'above' if v >= 0 else 'below'} the province cost",
+    "price_trend_3m": lambda f, v: f"price {'rose' if v >= 0 else 'fell'} {abs(v):.0%} in the last 3 months",
+    "price_trend_6m": lambda f, v: f"price {'rose' if v >= 0 else 'fell'} {abs(v):.0%} in the last 6 months",
+    "price_trend_12m": lambda f, v: f"price {'rose' if v >= 0 else 'fell'} {abs(v):.0%} in the last 12 months",
+    "price_increase_3m": lambda f, v: "had a price rise of 3 % or more in the last 3 months",
+    "is_high_competition_province": lambda f, v: "lives where rival retailers compete hard",
+    "is_channel_comparison": lambda f, v: "signed up through a comparison website",
+    "near_renewal_x_high_competition": lambda f, v: "renewal is near and rivals compete hard locally",
+    "near_renewal_x_price_increase": lambda f, v: "renewal is near right after a price rise",
+    "near_renewal_x_negative_contact": lambda f, v: "renewal is near after an unhappy call",
+    "complaint_x_high_competition": lambda f, v: "complained recently where rivals compete hard",
+    "new_customer_x_comparison": lambda f, v: "new customer who came from a comparison website",
+    "expired_x_high_competition": lambda f, v: "contract expired where rivals compete hard",
+    "contact_near_renewal": lambda f, v: "called us with the renewal under 3 months away",
+}
+
+
+def phrase(feature: str, value: float) -> str:
+    """The agent's words for a feature at a value."""
+    if np.isnan(value):
+        meaning = {f.name: f.meaning for f in features()}.get(feature, feature.replace("_", " "))
+        return f"{meaning}: not known"
+    if feature in PHRASES:
+        return PHRASES[feature](feature, value)
+    meaning = {f.name: f.meaning for f in features()}.get(feature, feature.replace("_", " "))
+    return f"{meaning}: {value:.4g}"
+
+
+def reasons_for_row(
+    feature_names: list[str], values: np.ndarray, contributions: np.ndarray, top: int = 3
+) -> list[Reason]:
+    """The ``top`` features with the largest positive contributions of one row."""
+    order = np.argsort(-contributions, kind="stable")
+    out = []
+    for i in order[:top]:
+        if contributions[i] <= 0:
+            break
+        value = float(values[i])
+        out.append(Reason(phrase(feature_names[i], value), feature_names[i], value, float(contributions[i])))
+    return out
