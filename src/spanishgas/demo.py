@@ -22,7 +22,7 @@ def run_demo(customers: int, workdir: Path, console: Console, settings: Settings
     settings = base.model_copy(update={"lake_uri": str(workdir / "lake"), "profile": "local", "data_root": workdir})
     settings.feast = settings.feast.model_copy(update={"local_dir": workdir / "feature_store"})
     raw, truth = workdir / "raw", workdir / "truth"
-    console.rule("1/6 generate a synthetic delivery (2024)")
+    console.rule("1/7 generate a synthetic delivery (2024)")
     cfg = GeneratorConfig(
         customers=customers, start=date(2024, 1, 1), end=date(2024, 12, 31), out_dir=raw, truth_dir=truth
     )
@@ -31,7 +31,7 @@ def run_demo(customers: int, workdir: Path, console: Console, settings: Settings
         f"wrote {len(report.files)} raw files for {report.customers_delivered:,} customers ({report.seconds} s)"
     )
     spark = get_spark("spanishgas-demo", settings)
-    stages = (("2/6 bronze", run_bronze, {"raw_dir": raw}), ("3/6 silver", run_silver, {}), ("4/6 gold", run_gold, {}))
+    stages = (("2/7 bronze", run_bronze, {"raw_dir": raw}), ("3/7 silver", run_silver, {}), ("4/7 gold", run_gold, {}))
     manifests = {}
     for title, stage, kwargs in stages:
         console.rule(title)
@@ -39,19 +39,23 @@ def run_demo(customers: int, workdir: Path, console: Console, settings: Settings
         manifest = stage(settings, spark=spark, **kwargs)  # type: ignore[operator]
         manifests[title] = manifest
         console.print(f"published {manifest['run_id']} ({time.perf_counter() - t:.1f} s)")
-    gold = manifests["4/6 gold"]
+    gold = manifests["4/7 gold"]
     console.print(
         f"training set: {gold['rows']['churn_training_dataset']:,} rows; "
         f"offer candidates: {gold['rows']['recommendation_candidates']:,}"
     )
-    console.rule("5/6 feature store (Feast, local: Parquet offline store, SQLite online store)")
+    console.rule("5/7 feature store (Feast, local: Parquet offline store, SQLite online store)")
     features = run_feature_store(settings)
     console.print(
         f"loaded {features['offline_rows']:,} feature rows; materialized {features['views']} views; "
         f"training set {features['training_rows']:,} rows, {features['positives']:,} churners"
     )
-    console.rule("6/6 churn model (Optuna + XGBoost, MLflow registry on SQLite)")
+    console.rule("6/7 churn model (Optuna + XGBoost, MLflow registry on SQLite)")
     model = run_model(settings, console)
+    scores_path = ""
+    if model["champion"]:
+        console.rule("7/7 segments, scores, reason codes and a retention plan (budget 5,000 EUR)")
+        scores_path = run_retention(settings, console)
     outputs = {
         "raw files": raw,
         "ground truth": truth,
@@ -59,6 +63,7 @@ def run_demo(customers: int, workdir: Path, console: Console, settings: Settings
         "feature store": Path(str(settings.feast.local_dir)),
         "mlflow": Path(str(settings.mlflow_tracking_uri).removeprefix("sqlite:///")),
         "model card": Path(model["model_card"]),
+        "scores": Path(scores_path),
         "data docs": Path(settings.gx_root) / "uncommitted" / "data_docs" / "local_site" / "index.html",
     }
     console.rule(f"demo finished in {time.perf_counter() - t0:.1f} s")
@@ -108,4 +113,20 @@ def run_model(settings: Settings, console: Console) -> dict[str, str]:
     console.print(f"champion: version {verdict.challenger}" if verdict.promoted else "no champion")
     client = configure(settings)
     card = client.download_artifacts(report.mlflow_run_id, "model_card.md", str(settings.data_root))
-    return {"model_card": card}
+    return {"model_card": card, "champion": "yes" if verdict.promoted else ""}
+
+
+def run_retention(settings: Settings, console: Console) -> str:
+    """Fit segments, score every active customer and plan offers within a demo budget."""
+    from spanishgas.retention.job import run_score, run_segment
+
+    segments = run_segment(settings)
+    console.print(f"{segments['k']} segments: " + "; ".join(segments["segments"].values()))
+    result = run_score(settings, budget_eur=5_000.0)
+    plan, rules = result.summary["plan"], result.summary["rules_only"]
+    console.print(
+        f"scored {result.rows:,} customers in {result.seconds_after_load:.1f} s; plan: "
+        f"{plan['customers_offered']} offers, cost {plan['cost_eur']:,.0f} EUR, expected value "
+        f"{plan['expected_value_eur']:,.0f} EUR (rules only: {rules['expected_value_eur']:,.0f} EUR)"
+    )
+    return result.lake_path

@@ -3,6 +3,7 @@ real MLflow registry (local profile: SQLite backend, artifacts on disk)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -170,3 +171,37 @@ def test_experiment_comparison_table(trained: dict[str, Any]) -> None:
     assert table["experiment"].tolist() == ["E0", "E5"]
     assert table.loc[0, "features"] < table.loc[1, "features"]
     assert table["mlflow_run_id"].str.len().min() > 0
+
+
+def test_batch_scoring_scores_explains_segments_and_recommends_every_active_customer(
+    trained: dict[str, Any],
+) -> None:
+    import pyarrow.parquet as pq
+
+    from spanishgas.model.registry import alias_version, promote
+    from spanishgas.model.train import gate_rows
+    from spanishgas.retention.job import latest_candidates, run_score, run_segment
+
+    settings = trained["settings"]
+    if alias_version(settings, "champion") is None:
+        assert promote(settings, gate_rows(settings, "E5"), floor=0.0, reason="test").promoted
+    first, second = run_segment(settings), run_segment(settings)
+    assert first["segments"] == second["segments"] and first["k"] >= 3  # same data and seed: same segments
+
+    budget = 1500.0
+    result = run_score(settings, budget)
+    _, candidates = latest_candidates(settings)
+    table = result.table
+    assert result.rows == len(candidates) == table["customer_id"].nunique()
+    assert table["churn_probability"].between(0, 1).all()
+    assert set(table["risk_tier"]) <= {"low", "medium", "high", "critical"}
+    assert (table["model_version"] == alias_version(settings, "champion")).all()
+    offered = table[table["action"] != "no_offer"]
+    assert (offered["reason_count"] > 0).all() and (offered["expected_margin_impact_eur"] > 0).all()
+    assert offered["offer_cost_eur"].sum() <= budget
+    assert result.summary["plan"]["expected_value_eur"] >= 0
+    # reason codes carry only features that push risk up
+    for reasons in table["reasons_json"].head(200):
+        assert all(r["contribution"] > 0 for r in json.loads(reasons))
+    published = pq.read_table(result.lake_path).to_pandas()
+    assert len(published) == result.rows

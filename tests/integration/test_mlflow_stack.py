@@ -119,3 +119,39 @@ def test_register_promote_and_rollback_through_the_tracking_server(
 
     studies = optuna.get_all_study_summaries(storage=mlflow_server["optuna"])
     assert len(studies) == 1 and studies[0].n_trials == 3
+
+
+def test_stack_scoring_writes_the_postgres_table(
+    model_lake: Settings, mlflow_server: dict[str, str], postgres_dsn: str
+) -> None:
+    """In the stack profile the scored table also lands in Postgres, where the dashboard reads it."""
+    import psycopg2
+
+    from spanishgas.model.registry import alias_version
+    from spanishgas.retention.job import run_score, run_segment
+    from spanishgas.settings import PostgresSettings
+
+    database = f"scores_test_{uuid.uuid4().hex[:8]}"
+    settings = model_lake.model_copy(
+        update={
+            "profile": "stack",
+            "mlflow_tracking_uri": mlflow_server["url"],
+            "mlflow_registry_uri": mlflow_server["url"],
+            "postgres": PostgresSettings(database=database),
+        }
+    )
+    assert alias_version(settings, "champion") is not None  # promoted by the test above
+    try:
+        run_segment(settings)
+        result = run_score(settings, 1000.0)
+        assert result.postgres_table == f"postgres:{database}.customer_scores"
+        conn = psycopg2.connect(postgres_dsn.replace("dbname=postgres", f"dbname={database}"))
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT count(*), count(DISTINCT customer_id), max(churn_probability) FROM customer_scores")
+                rows, customers, top = cur.fetchone()
+        finally:
+            conn.close()
+        assert rows == customers == result.rows and 0 < top <= 1
+    finally:
+        _admin(postgres_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
