@@ -6,7 +6,8 @@ Needs a lake with a published full-scale gold run (``spanishgas generate --custo
 bronze, silver, gold) and Postgres and Redis on loopback. Uses its own Feast project, Postgres database
 and Redis database (flushed first), so it never touches a real feature store. Measures: the COPY load,
 apply, materializing every customer's latest features to Redis, the point-in-time training set, and the
-online fetch of the model's feature service for one customer through the Feast SDK (p50/p99 over
+online fetch of the model's service (churn_model_v1) and the API's (call_center_v1) for one
+customer through the Feast SDK (p50/p99 over
 ``--fetches`` calls after a warm-up). Prints one JSON line.
 """
 
@@ -28,7 +29,7 @@ def main() -> None:
 
     import redis
 
-    from spanishgas.feature_store.definitions import MODEL_SERVICE
+    from spanishgas.feature_store.definitions import CALL_CENTER_SERVICE, MODEL_SERVICE
     from spanishgas.feature_store.offline import load_offline
     from spanishgas.feature_store.store import (
         apply,
@@ -69,22 +70,24 @@ def main() -> None:
     figures["training_rows"] = len(frame)
 
     customers = sorted(entities["customer_id"].unique())
-    service = store.get_feature_service(MODEL_SERVICE)
-    figures["features_per_fetch"] = len(feature_columns(store, MODEL_SERVICE))
     rng = random.Random(7)
-    for cid in rng.sample(customers, 200):  # warm-up: registry cache, connections
-        store.get_online_features(features=service, entity_rows=[{"customer_id": cid}])
-    latencies = []
-    for cid in (rng.choice(customers) for _ in range(args.fetches)):
-        t = time.perf_counter()
-        store.get_online_features(features=service, entity_rows=[{"customer_id": cid}]).to_dict()
-        latencies.append((time.perf_counter() - t) * 1000)
-    latencies.sort()
-    figures["online_fetch_ms"] = {
-        "p50": round(statistics.median(latencies), 3),
-        "p99": round(latencies[int(0.99 * len(latencies)) - 1], 3),
-        "n": len(latencies),
-    }
+    for name in (MODEL_SERVICE, CALL_CENTER_SERVICE):
+        service = store.get_feature_service(name)
+        for cid in rng.sample(customers, 200):  # warm-up: registry cache, connections
+            store.get_online_features(features=service, entity_rows=[{"customer_id": cid}])
+        latencies = []
+        for cid in (rng.choice(customers) for _ in range(args.fetches)):
+            t = time.perf_counter()
+            store.get_online_features(features=service, entity_rows=[{"customer_id": cid}]).to_dict()
+            latencies.append((time.perf_counter() - t) * 1000)
+        latencies.sort()
+        figures[f"online_fetch_ms_{name}"] = {
+            "features": len(feature_columns(store, name)),
+            "views": len(service.feature_view_projections),
+            "p50": round(statistics.median(latencies), 3),
+            "p99": round(latencies[int(0.99 * len(latencies)) - 1], 3),
+            "n": len(latencies),
+        }
     print(json.dumps(figures))
 
 

@@ -55,7 +55,7 @@ def run_segment(settings: Settings) -> dict[str, Any]:
     segments = fit_segments(frame, settings.seed)
     client = configure(settings)
     experiment_id = _experiment(settings, client, "spanishgas-segments")
-    example = frame[segments.features].head(5)
+    example = frame[segments.features].astype("float64").head(5)
     with mlflow.start_run(experiment_id=experiment_id, run_name="segments") as run:
         mlflow.log_params(
             {
