@@ -11,12 +11,12 @@ import pandas as pd
 from spanishgas.retention.offers import (
     Policy,
     check_guardrails,
-    expected_values,
     optimize,
     plan_summary,
     rules_plan,
     threshold_plan,
     timing,
+    value_matrix,
 )
 from spanishgas.retention.reasons import Reason, reasons_for_row
 
@@ -62,17 +62,14 @@ def segment(segments: SegmentModel, frame: pd.DataFrame) -> pd.DataFrame:
 def recommend(scored: pd.DataFrame, policy: Policy, budget_eur: float | None = None) -> tuple[pd.DataFrame, dict]:
     """Choose an action per customer (the optimizer within ``budget_eur``, else the rules), with timing,
     cost and expected margin impact; enforce the guardrails; compare the plan with the alternatives."""
-    rules = rules_plan(scored, policy)
-    plan = rules if budget_eur is None else optimize(scored, policy, budget_eur)
-    ev = expected_values(scored, policy)
-    rows = np.arange(len(scored))
+    values = value_matrix(scored, policy)
+    rules = rules_plan(scored, policy, values)
+    plan = rules if budget_eur is None else optimize(scored, policy, budget_eur, values)
     out = scored.copy()
     out["action"] = plan.to_numpy()
-    out["offer_cost_eur"] = [float(ev[(a, "cost")].iat[i]) for i, a in zip(rows, plan, strict=True)]
-    out["expected_margin_impact_eur"] = [float(ev[(a, "value")].iat[i]) for i, a in zip(rows, plan, strict=True)]
-    months = (
-        scored["months_to_renewal"].fillna(99).to_numpy() if "months_to_renewal" in scored else np.full(len(rows), 99)
-    )
+    out["offer_cost_eur"] = values.pick(values.cost, plan)
+    out["expected_margin_impact_eur"] = values.pick(values.value, plan)
+    months = scored["months_to_renewal"].fillna(99).to_numpy()
     out["timing_window"] = [
         "none" if a == "no_offer" else timing(t, float(m), policy)
         for a, t, m in zip(plan, scored["risk_tier"], months, strict=True)
@@ -80,9 +77,9 @@ def recommend(scored: pd.DataFrame, policy: Policy, budget_eur: float | None = N
     out["expected_monthly_loss_eur"] = scored["churn_probability"] * scored["expected_monthly_margin_eur"].clip(lower=0)
     check_guardrails(out)
     summary = {
-        "plan": plan_summary(scored, plan, policy),
-        "rules_only": plan_summary(scored, rules, policy),
-        "everyone_above_threshold": plan_summary(scored, threshold_plan(scored, policy), policy),
+        "plan": plan_summary(scored, plan, policy, values),
+        "rules_only": plan_summary(scored, rules, policy, values),
+        "everyone_above_threshold": plan_summary(scored, threshold_plan(scored, policy), policy, values),
         "budget_eur": budget_eur,
     }
     return out, summary
