@@ -58,7 +58,8 @@ def configure(settings: Settings) -> MlflowClient:
     return MlflowClient(tracking_uri=uri, registry_uri=str(settings.mlflow_registry_uri))
 
 
-def _experiment(settings: Settings, client: MlflowClient, name: str) -> str:
+def experiment_id(settings: Settings, client: MlflowClient, name: str) -> str:
+    """The id of an MLflow experiment, created (with artifacts beside the data locally) when missing."""
     found = client.get_experiment_by_name(name)
     if found is not None:
         return str(found.experiment_id)
@@ -92,12 +93,12 @@ def log_training_run(
     from spanishgas.model.card import model_card
 
     client = configure(settings)
-    experiment_id = _experiment(settings, client, EXPERIMENT)
+    experiment = experiment_id(settings, client, EXPERIMENT)
     name = settings.model.registered_name
     example = test[model.features].head(5)
     wrapper = ChurnPyfunc(model)
     signature = infer_signature(example, wrapper.predict(None, example))
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{report.experiment}") as run:
+    with mlflow.start_run(experiment_id=experiment, run_name=f"train-{report.experiment}") as run:
         mlflow.set_tags(
             {
                 "experiment_set": report.experiment,
@@ -317,8 +318,8 @@ def _history(client: MlflowClient, name: str) -> list[str]:
 
 def _log_decision(settings: Settings, client: MlflowClient, kind: str, payload: dict[str, Any]) -> None:
     """Every promotion, refusal and rollback is an MLflow run with its reasons."""
-    experiment_id = _experiment(settings, client, DECISIONS_EXPERIMENT)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=kind):
+    experiment = experiment_id(settings, client, DECISIONS_EXPERIMENT)
+    with mlflow.start_run(experiment_id=experiment, run_name=kind):
         mlflow.set_tag("decision", kind)
         mlflow.log_dict(json.loads(json.dumps(payload, default=str)), "decision.json")
         figures = payload.get("figures", {})

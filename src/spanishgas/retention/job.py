@@ -49,14 +49,14 @@ def latest_candidates(settings: Settings) -> tuple[str, pd.DataFrame]:
 def run_segment(settings: Settings) -> dict[str, Any]:
     """Fit segments on the latest snapshot, log and register them in MLflow (alias ``champion``: an
     unsupervised model has no forward test to gate on; stability across reruns is tested instead)."""
-    from spanishgas.model.registry import _experiment, configure
+    from spanishgas.model.registry import configure, experiment_id
 
     gold_run, frame = latest_candidates(settings)
     segments = fit_segments(frame, settings.seed)
     client = configure(settings)
-    experiment_id = _experiment(settings, client, "spanishgas-segments")
+    experiment = experiment_id(settings, client, "spanishgas-segments")
     example = frame[segments.features].astype("float64").head(5)
-    with mlflow.start_run(experiment_id=experiment_id, run_name="segments") as run:
+    with mlflow.start_run(experiment_id=experiment, run_name="segments") as run:
         mlflow.log_params(
             {
                 "k": len(segments.names),
