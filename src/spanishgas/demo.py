@@ -19,8 +19,7 @@ def run_demo(customers: int, workdir: Path, console: Console, settings: Settings
 
     t0 = time.perf_counter()
     base = settings or get_settings()
-    settings = base.model_copy(update={"lake_uri": str(workdir / "lake"), "profile": "local", "data_root": workdir})
-    settings.feast = settings.feast.model_copy(update={"local_dir": workdir / "feature_store"})
+    settings = base.rooted_at(workdir, profile="local")
     raw, truth = workdir / "raw", workdir / "truth"
     console.rule("1/7 generate a synthetic delivery (2024)")
     cfg = GeneratorConfig(

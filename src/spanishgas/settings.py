@@ -179,6 +179,15 @@ class Settings(BaseSettings):
         self.mlflow_registry_uri = self.mlflow_registry_uri or self.mlflow_tracking_uri
         return self
 
+    def rooted_at(self, data_root: Path, **updates: object) -> Settings:
+        """A copy whose paths and stores derive from ``data_root`` (the profile's defaults are filled
+        again, as if the settings had been read with that root); ``updates`` override any field."""
+        derived = {"raw_dir", "truth_dir", "lake_uri", "mlflow_tracking_uri", "mlflow_registry_uri", "optuna_storage"}
+        values = self.model_dump(exclude=derived)
+        values["feast"]["local_dir"] = None
+        values.update(data_root=data_root, **updates)
+        return type(self).model_validate(values)
+
     @property
     def lake_is_local(self) -> bool:
         """True when the lake is a folder on this machine rather than an object store."""

@@ -74,3 +74,12 @@ def test_env_example_documents_every_setting() -> None:
                 assert f"SPANISHGAS_{name.upper()}__{subname.upper()}" in example, (name, subname)
         else:
             assert f"SPANISHGAS_{name.upper()}" in example, name
+
+
+def test_rooted_at_derives_every_path_from_the_new_root(tmp_path: Path) -> None:
+    moved = Settings().rooted_at(tmp_path / "demo", seed=7)
+    root = tmp_path / "demo"
+    assert moved.lake_uri == str(root / "lake") and moved.truth_dir == root / "truth"
+    assert moved.mlflow_tracking_uri == f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"
+    assert moved.optuna_storage == f"sqlite:///{root / 'optuna.db'}"
+    assert moved.feast.local_dir == root / "feature_store" and moved.seed == 7
