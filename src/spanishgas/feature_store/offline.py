@@ -15,8 +15,6 @@ import io
 import json
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from spanishgas.feature_registry import feature_names
 from spanishgas.feature_store.definitions import CREATED_FIELD, JOIN_KEY, PROFILE_FIELDS, TIMESTAMP_FIELD
+from spanishgas.postgres import create_database, replace_table, transaction
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -141,7 +140,7 @@ def last_load(settings: Settings) -> LoadReport:
         if not path.is_file():
             raise FeatureLoadError("no features loaded yet: run `spanishgas features load`")
         return LoadReport(**json.loads(path.read_text()))
-    with _connect(settings) as conn, conn.cursor() as cur:
+    with transaction(settings, settings.feast.database) as conn, conn.cursor() as cur:
         cur.execute("SELECT to_regclass(%s)", (LOAD_LOG_TABLE,))
         row = cur.fetchone()
         if row is None or row[0] is None:
@@ -181,7 +180,7 @@ def _record(settings: Settings, report: LoadReport) -> None:
         staging.write_text(json.dumps(asdict(report), indent=2))
         os.replace(staging, path)
         return
-    with _connect(settings) as conn, conn.cursor() as cur:
+    with transaction(settings, settings.feast.database) as conn, conn.cursor() as cur:
         cur.execute(
             f"CREATE TABLE IF NOT EXISTS {LOAD_LOG_TABLE} (id bigserial PRIMARY KEY, gold_run_id text NOT NULL,"
             " loaded_at timestamptz NOT NULL DEFAULT now(), report jsonb NOT NULL)"
@@ -199,45 +198,7 @@ def ensure_database(settings: Settings) -> None:
     row), so it picks nested loops that are quadratic in the entity rows: 7.5 minutes for 12,316 rows
     here, 2 seconds with hash joins. The setting is scoped to this database (ADR 0004).
     """
-    from psycopg2 import sql
-
-    conn = _pg_connect(settings, "postgres")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            database = settings.feast.database
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
-            if cur.fetchone() is None:
-                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-            cur.execute(sql.SQL("ALTER DATABASE {} SET enable_nestloop = off").format(sql.Identifier(database)))
-    finally:
-        conn.close()
-
-
-def _pg_connect(settings: Settings, database: str) -> Any:
-    import psycopg2
-
-    pg = settings.postgres
-    return psycopg2.connect(
-        host=pg.host,
-        port=pg.port,
-        user=pg.user,
-        password=pg.password.get_secret_value() or None,
-        dbname=database,
-        sslmode=pg.sslmode,
-        connect_timeout=5,
-    )
-
-
-@contextmanager
-def _connect(settings: Settings) -> Iterator[Any]:
-    """A connection to the feature store's database: one transaction, committed on success, always closed."""
-    conn = _pg_connect(settings, settings.feast.database)
-    try:
-        with conn:
-            yield conn
-    finally:
-        conn.close()
+    create_database(settings, settings.feast.database, {"enable_nestloop": "off"})
 
 
 def _postgres_type(name: str) -> str:
@@ -253,39 +214,20 @@ def _postgres_type(name: str) -> str:
 def _copy_to_postgres(settings: Settings, table: pa.Table) -> str:
     """COPY into a staging table, then swap it for the live one in one transaction."""
     import pyarrow.csv as pacsv
-    from psycopg2 import sql
 
     ensure_database(settings)
-    live = settings.feast.offline_table
-    staging, old = f"{live}__staging", f"{live}__previous"
     columns = offline_columns()
     buffer = io.BytesIO()
     pacsv.write_csv(table.select(columns), buffer, pacsv.WriteOptions(include_header=False))
     buffer.seek(0)
-    ident = sql.Identifier
-    with _connect(settings) as conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(staging)))
-        cur.execute(
-            sql.SQL("CREATE TABLE {} ({})").format(
-                ident(staging),
-                sql.SQL(", ").join(sql.SQL("{} " + _postgres_type(c)).format(ident(c)) for c in columns),
-            )
-        )
-        cur.copy_expert(
-            sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)")
-            .format(ident(staging), sql.SQL(", ").join(map(ident, columns)))
-            .as_string(conn),
-            buffer,
-        )
-        # Feast's point-in-time join and materialization filter by customer and time.
-        cur.execute(
-            sql.SQL("CREATE INDEX {} ON {} ({}, {})").format(
-                ident(f"{live}_{int(time.time())}_idx"), ident(staging), ident(JOIN_KEY), ident(TIMESTAMP_FIELD)
-            )
-        )
-        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(old)))
-        cur.execute(sql.SQL("ALTER TABLE IF EXISTS {} RENAME TO {}").format(ident(live), ident(old)))
-        cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(ident(staging), ident(live)))
-        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(old)))
-        cur.execute(sql.SQL("ANALYZE {}").format(ident(live)))
+    live = settings.feast.offline_table
+    # Feast's point-in-time join and materialization filter by customer and time.
+    replace_table(
+        settings,
+        settings.feast.database,
+        live,
+        [(c, _postgres_type(c)) for c in columns],
+        buffer,
+        index_columns=(JOIN_KEY, TIMESTAMP_FIELD),
+    )
     return f"postgres:{settings.feast.database}.{live}"

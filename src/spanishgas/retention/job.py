@@ -155,59 +155,14 @@ def _publish(settings: Settings, run_id: str, table: pd.DataFrame, manifest: dic
 
 def _to_postgres(settings: Settings, table: pd.DataFrame) -> str:
     """Replace the ``customer_scores`` table of the platform database in one transaction."""
-    import psycopg2
-    from psycopg2 import sql
+    from spanishgas.postgres import create_database, replace_table
 
-    pg = settings.postgres
-    conn = psycopg2.connect(
-        host=pg.host,
-        port=pg.port,
-        user=pg.user,
-        password=pg.password.get_secret_value() or None,
-        dbname="postgres",
-        sslmode=pg.sslmode,
-        connect_timeout=5,
-    )
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (pg.database,))
-        if cur.fetchone() is None:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(pg.database)))
-    conn.close()
+    database = settings.postgres.database
+    create_database(settings, database)
     types = {"int64": "bigint", "float64": "double precision", "bool": "boolean"}
-    columns = [(c, types.get(str(t), "text")) for c, t in table.dtypes.items()]
+    columns = [(str(c), types.get(str(t), "text")) for c, t in table.dtypes.items()]
     buffer = io.StringIO()
     table.to_csv(buffer, index=False, header=False)
     buffer.seek(0)
-    conn = psycopg2.connect(
-        host=pg.host,
-        port=pg.port,
-        user=pg.user,
-        password=pg.password.get_secret_value() or None,
-        dbname=pg.database,
-        sslmode=pg.sslmode,
-        connect_timeout=5,
-    )
-    try:
-        with conn, conn.cursor() as cur:
-            ident = sql.Identifier
-            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(f"{SCORES_TABLE}__staging")))
-            cur.execute(
-                sql.SQL("CREATE TABLE {} ({})").format(
-                    ident(f"{SCORES_TABLE}__staging"),
-                    sql.SQL(", ").join(sql.SQL("{} " + t).format(ident(c)) for c, t in columns),
-                )
-            )
-            cur.copy_expert(
-                sql.SQL("COPY {} FROM STDIN WITH (FORMAT csv)")
-                .format(ident(f"{SCORES_TABLE}__staging"))
-                .as_string(conn),
-                buffer,
-            )
-            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(SCORES_TABLE)))
-            cur.execute(
-                sql.SQL("ALTER TABLE {} RENAME TO {}").format(ident(f"{SCORES_TABLE}__staging"), ident(SCORES_TABLE))
-            )
-    finally:
-        conn.close()
-    return f"postgres:{pg.database}.{SCORES_TABLE}"
+    replace_table(settings, database, SCORES_TABLE, columns, buffer)
+    return f"postgres:{database}.{SCORES_TABLE}"

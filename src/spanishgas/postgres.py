@@ -1,0 +1,100 @@
+"""Postgres helpers shared by the stack profile's writers (the feature store's offline table, the scored
+customers table): connections, database creation, and replacing a table in one transaction by COPY."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from spanishgas.settings import Settings
+
+
+def connect(settings: Settings, database: str) -> Any:
+    """A psycopg2 connection to ``database`` on the configured server."""
+    import psycopg2
+
+    pg = settings.postgres
+    return psycopg2.connect(
+        host=pg.host,
+        port=pg.port,
+        user=pg.user,
+        password=pg.password.get_secret_value() or None,
+        dbname=database,
+        sslmode=pg.sslmode,
+        connect_timeout=5,
+    )
+
+
+@contextmanager
+def transaction(settings: Settings, database: str) -> Iterator[Any]:
+    """A connection holding one transaction: committed on success, rolled back on error, always closed."""
+    conn = connect(settings, database)
+    try:
+        with conn:
+            yield conn
+    finally:
+        conn.close()
+
+
+def create_database(settings: Settings, database: str, parameters: dict[str, str] | None = None) -> None:
+    """Create ``database`` when it does not exist and set its per-database ``parameters``."""
+    from psycopg2 import sql
+
+    conn = connect(settings, "postgres")
+    conn.autocommit = True  # CREATE DATABASE cannot run inside a transaction
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            for name, value in (parameters or {}).items():
+                cur.execute(
+                    sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                        sql.Identifier(database), sql.Identifier(name), sql.Literal(value)
+                    )
+                )
+    finally:
+        conn.close()
+
+
+def replace_table(
+    settings: Settings,
+    database: str,
+    table: str,
+    columns: list[tuple[str, str]],
+    csv: IO[Any],
+    index_columns: tuple[str, ...] = (),
+) -> None:
+    """Load ``csv`` (no header, columns in order) with COPY into a staging table, then swap it for the live
+    table in the same transaction, so readers see the old rows or the new ones, never a mix."""
+    from psycopg2 import sql
+
+    ident = sql.Identifier
+    staging, old = f"{table}__staging", f"{table}__previous"
+    with transaction(settings, database) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(staging)))
+        cur.execute(
+            sql.SQL("CREATE TABLE {} ({})").format(
+                ident(staging), sql.SQL(", ").join(sql.SQL("{} " + kind).format(ident(c)) for c, kind in columns)
+            )
+        )
+        copy = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+            ident(staging), sql.SQL(", ").join(ident(c) for c, _ in columns)
+        )
+        cur.copy_expert(copy.as_string(conn), csv)
+        if index_columns:
+            cur.execute(
+                sql.SQL("CREATE INDEX {} ON {} ({})").format(
+                    ident(f"{table}_{int(time.time())}_idx"),
+                    ident(staging),
+                    sql.SQL(", ").join(ident(c) for c in index_columns),
+                )
+            )
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(old)))
+        cur.execute(sql.SQL("ALTER TABLE IF EXISTS {} RENAME TO {}").format(ident(table), ident(old)))
+        cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(ident(staging), ident(table)))
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(old)))
+        cur.execute(sql.SQL("ANALYZE {}").format(ident(table)))
