@@ -25,11 +25,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fetches", type=int, default=5000)
     parser.add_argument("--redis-db", type=int, default=14)
+    parser.add_argument(
+        "--services", default="churn_model_v1,call_center_v1", help="services to fetch, comma-separated"
+    )
     args = parser.parse_args()
 
     import redis
 
-    from spanishgas.feature_store.definitions import CALL_CENTER_SERVICE, MODEL_SERVICE
     from spanishgas.feature_store.offline import load_offline
     from spanishgas.feature_store.store import (
         apply,
@@ -71,7 +73,7 @@ def main() -> None:
 
     customers = sorted(entities["customer_id"].unique())
     rng = random.Random(7)
-    for name in (MODEL_SERVICE, CALL_CENTER_SERVICE):
+    for name in args.services.split(","):
         service = store.get_feature_service(name)
         for cid in rng.sample(customers, 200):  # warm-up: registry cache, connections
             store.get_online_features(features=service, entity_rows=[{"customer_id": cid}])
