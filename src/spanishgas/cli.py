@@ -434,6 +434,23 @@ def recommend_cmd(
     _score(budget)
 
 
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str | None, typer.Option(help="bind address (default: settings)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default: settings)")] = None,
+    workers: Annotated[int | None, typer.Option(help="uvicorn worker processes (default: settings)")] = None,
+) -> None:
+    """Run the call-center scoring API (FastAPI on uvicorn): GET /score/{customer_id} and friends."""
+    from spanishgas.serving import run_server
+    from spanishgas.settings import get_settings
+
+    try:
+        run_server(get_settings(), host, port, workers)
+    except ValueError as exc:
+        console.print(f"[red]cannot serve:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+
+
 @app.command("demo")
 def demo_cmd(
     customers: Annotated[int, typer.Option(help="base customers")] = 2_000,

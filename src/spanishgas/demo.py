@@ -5,11 +5,15 @@ from __future__ import annotations
 import time
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from spanishgas.generator import GeneratorConfig, generate
 from spanishgas.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def run_demo(customers: int, workdir: Path, console: Console, settings: Settings | None = None) -> dict[str, Path]:
@@ -128,4 +132,29 @@ def run_retention(settings: Settings, console: Console) -> str:
         f"{plan['customers_offered']} offers, cost {plan['cost_eur']:,.0f} EUR, expected value "
         f"{plan['expected_value_eur']:,.0f} EUR (rules only: {rules['expected_value_eur']:,.0f} EUR)"
     )
+    show_agent_view(settings, result.table, console)
     return result.lake_path
+
+
+def show_agent_view(settings: Settings, scores: pd.DataFrame, console: Console) -> None:
+    """What the call-center API answers for the riskiest customer (the API's own scoring service, on the
+    local online store), and how to serve it."""
+    from spanishgas.serving import build_service
+
+    service = build_service(settings)
+    if not service.load():
+        console.print(f"API scoring unavailable: {service.last_load_error}")
+        return
+    customer = str(scores.sort_values("churn_probability", ascending=False)["customer_id"].iloc[0])
+    answer = service.score_customer(customer)
+    reasons = "; ".join(r.phrase for r in answer.reasons) or "none"
+    console.print(
+        f"agent view of {customer}: {answer.churn_probability:.0%} ({answer.risk_tier}); reasons: {reasons}; "
+        f"action: {answer.recommendation.action} ({answer.recommendation.timing})",
+        soft_wrap=True,
+    )
+    console.print(
+        f"serve it: SPANISHGAS_DATA_ROOT={settings.data_root} SPANISHGAS_API__API_KEYS='[\"demo-key\"]' "
+        f"spanishgas serve, then GET /score/{customer} with header X-API-Key: demo-key",
+        soft_wrap=True,
+    )

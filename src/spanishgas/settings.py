@@ -93,7 +93,17 @@ class ApiSettings(BaseModel):
     api_keys: list[SecretStr] = Field(default_factory=list)
     metrics_require_key: bool = False
     batch_max_customers: int = 100
+    # Bounded waits: a slow or stopped online store gives agents a 503 in well under a second.
     online_store_timeout_s: float = 0.25
+    feature_reader: Literal["auto", "feast", "redis"] = Field(
+        default="auto", description="auto: Redis directly in the stack profile, the Feast SDK otherwise"
+    )
+    reload_interval_s: float = Field(default=30.0, description="how often to check where `champion` points")
+    explanation_cache_size: int = Field(default=50_000, description="scored vectors kept per worker; 0 disables")
+    warm_cache: bool = Field(
+        default=True, description="score every customer of the online store into the cache when a model loads"
+    )
+    top_reasons: int = 3
 
 
 class FeastSettings(BaseModel):

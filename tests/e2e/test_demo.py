@@ -28,4 +28,5 @@ def test_demo_publishes_every_layer(spark, tmp_path: Path) -> None:  # type: ign
     assert "cannot support that floor" in text
     if "champion: version" in text:
         assert outputs["scores"].is_file()
+        assert "agent view of C" in text and "spanishgas serve" in text  # the API's service answered
     assert "demo finished" in text and str(outputs["lake"].resolve()) in text

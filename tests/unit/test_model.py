@@ -154,3 +154,37 @@ def test_auc_standard_error_shrinks_with_more_positives() -> None:
 
     few, many = auc_standard_error(0.8, 10, 300), auc_standard_error(0.8, 600, 19000)
     assert 0.05 < few < 0.2 and many < 0.015
+
+
+@pytest.mark.parametrize("method", ["isotonic", "platt"])
+def test_calibrator_matches_the_fitted_scikit_learn_model(method: str) -> None:
+    """The calibrator skips scikit-learn's input checks for speed; its numbers must not change."""
+    from spanishgas.model.churn_model import Calibrator, _logit
+
+    rng = np.random.default_rng(3)
+    raw = rng.beta(1, 8, 4000)
+    y = (rng.random(4000) < raw * 1.5).astype(int)
+    calibrator = Calibrator(method).fit(raw[:3000], y[:3000])
+    fresh = np.concatenate([raw[3000:], [0.0, 1.0, raw.min() / 2, 0.999]])  # includes out-of-range scores
+    if method == "isotonic":
+        expected = np.clip(calibrator._model.predict(fresh), 0.0, 1.0)
+    else:
+        expected = calibrator._model.predict_proba(_logit(fresh)[:, None])[:, 1]
+    np.testing.assert_allclose(calibrator.transform(fresh), expected, rtol=1e-12, atol=1e-15)
+
+
+def test_reason_contributions_explain_the_trees_that_score() -> None:
+    """With early stopping the model scores with the best iteration's trees; the SHAP contributions plus
+    the bias must add up to that score's log-odds, not to the full forest's."""
+    from spanishgas.model.churn_model import Calibrator, ChurnModel, _logit, xgboost_pipeline
+
+    rng = np.random.default_rng(5)
+    features = ["a", "b", "c"]
+    x = pd.DataFrame(rng.normal(size=(3000, 3)), columns=features)
+    y = (rng.random(3000) < 1 / (1 + np.exp(-(x["a"] - 2)))).astype(int)
+    pipe = xgboost_pipeline(features, {"n_estimators": 300, "max_depth": 3, "early_stopping_rounds": 5}, seed=1)
+    pipe.fit(x[:2000], y[:2000], xgb__eval_set=[(x[2000:].to_numpy(), y[2000:])], xgb__verbose=False)
+    assert pipe.named_steps["xgb"].get_booster().best_iteration + 1 < 300  # early stopping kicked in
+    model = ChurnModel(pipe, Calibrator("platt").fit(rng.random(50), rng.integers(0, 2, 50)), features, 0.5, {})
+    contributions, bias = model.contributions(x[:200])
+    np.testing.assert_allclose(contributions.sum(axis=1) + bias, _logit(model.raw_scores(x[:200])), atol=1e-4)

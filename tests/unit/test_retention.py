@@ -143,3 +143,30 @@ def test_segments_are_reproducible_and_named() -> None:
     assert any("high-margin" in name for name in a.names.values())
     assert any("frequent callers" in name for name in a.names.values())
     assert a.profiles["customers"].sum() == n
+    # The numpy assignment the API uses is scikit-learn's nearest centroid, missing values at the medians.
+    holes = frame.copy()
+    holes.iloc[::7, 2] = np.nan
+    filled = holes[a.features].astype(float).fillna(a.medians).to_numpy()
+    assert (a.assign(holes) == a.kmeans.predict(a.scaler.transform(filled))).all()
+
+
+def test_rules_recommendation_on_arrays_equals_the_frame_version() -> None:
+    """The API recommends one customer from arrays; the batch job from a frame: the same answers."""
+    from spanishgas.retention.offers import load_policy
+    from spanishgas.retention.reasons import Reason
+    from spanishgas.retention.scoring import recommend_by_rules, recommend_rules_arrays
+
+    frame = _customers(400, 5)
+    frame["reasons"] = [[Reason("x", "f", 1.0, 0.1)] * int(k) for k in frame["reason_count"]]
+    batch = recommend_by_rules(frame, load_policy())
+    for i in range(0, 400, 37):
+        row = frame.iloc[[i]]
+        one = recommend_rules_arrays(
+            row["churn_probability"].to_numpy(), row["risk_tier"].to_numpy(),
+            row["expected_monthly_margin_eur"].to_numpy(), row["segment_archetype"].to_numpy(),
+            row["months_to_renewal"].to_numpy(),
+            row["reason_count"].to_numpy(), {}, load_policy(),
+        )  # fmt: skip
+        assert one["action"][0] == batch["action"].iloc[i]
+        assert one["timing_window"][0] == batch["timing_window"].iloc[i]
+        assert one["expected_margin_impact_eur"][0] == pytest.approx(batch["expected_margin_impact_eur"].iloc[i])

@@ -290,11 +290,13 @@ def recommendation_candidates(features: DataFrame) -> DataFrame:
     """The latest as-of features of every supplied customer, with the value fields offers need."""
     from pyspark.sql import functions as F
 
+    from spanishgas.retention.scoring import EXPECTED_MARGIN_SOURCE
+
     latest = features.agg(F.max("as_of_date")).first()[0]
     return features.filter(F.col("as_of_date") == F.lit(latest)).select(
         "*",
-        F.col("margin_avg_12m").alias("expected_monthly_margin_eur"),
-        (F.col("margin_avg_12m") * 12).alias("expected_annual_margin_eur"),
+        F.col(EXPECTED_MARGIN_SOURCE).alias("expected_monthly_margin_eur"),
+        (F.col(EXPECTED_MARGIN_SOURCE) * 12).alias("expected_annual_margin_eur"),
     )
 
 

@@ -137,6 +137,11 @@ def fit_churn_model(
     storage = str(settings.optuna_storage)
     if storage.startswith("sqlite:///"):
         Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    elif storage.rsplit("/", 1)[0] == settings.postgres.sqlalchemy_url().rsplit("/", 1)[0]:
+        # The stack's own server: create the study database on first use, as the feature store does.
+        from spanishgas.postgres import create_database
+
+        create_database(settings, storage.rsplit("/", 1)[1].split("?", 1)[0])
     key = json.dumps([data.gold_run_id, data.experiment, split.describe(), seed], sort_keys=True)
     study_name = study_name or f"churn-{data.experiment}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     study = tune(

@@ -72,14 +72,27 @@ def load_policy() -> Policy:
     )
 
 
+# Flags that forbid any offer when set (honoured when the data carry them).
+BLOCKING_FLAGS = ("is_churned", "is_regulated")
+
+
+def flag_array(values: Any) -> np.ndarray:
+    """A yes/no flag column as booleans, missing values counting as no."""
+    return np.array([bool(v) and v == v for v in values], dtype=bool)  # v == v is False for NaN
+
+
 def eligible(frame: pd.DataFrame) -> np.ndarray:
     """Customers who may receive an offer: not churned, not regulated, with reasons and a positive margin."""
-    ok = np.ones(len(frame), dtype=bool)
-    for column in ("is_churned", "is_regulated"):
-        if column in frame:
-            ok &= ~frame[column].fillna(False).astype(bool).to_numpy()
-    ok &= frame["reason_count"].to_numpy() > 0
-    ok &= frame["expected_monthly_margin_eur"].fillna(0).to_numpy() > 0
+    flags = {c: frame[c].to_numpy() for c in BLOCKING_FLAGS if c in frame}
+    return eligible_arrays(frame["reason_count"].to_numpy(), frame["expected_monthly_margin_eur"].to_numpy(), flags)
+
+
+def eligible_arrays(reason_count: np.ndarray, monthly_margin: np.ndarray, flags: dict[str, Any]) -> np.ndarray:
+    """:func:`eligible` on arrays (one entry per customer)."""
+    ok = np.asarray(reason_count) > 0
+    ok &= np.nan_to_num(np.asarray(monthly_margin, dtype=float), nan=0.0) > 0
+    for values in flags.values():
+        ok &= ~flag_array(values)
     return ok
 
 
@@ -105,17 +118,31 @@ class ValueMatrix:
 
 def value_matrix(frame: pd.DataFrame, policy: Policy) -> ValueMatrix:
     """Expected values of every action for every customer, vectorized."""
-    p = frame["churn_probability"].to_numpy(dtype=float)
-    margin = frame["expected_monthly_margin_eur"].fillna(0).to_numpy(dtype=float)
+    archetypes = frame["segment_archetype"].to_numpy() if "segment_archetype" in frame else None
+    return value_matrix_arrays(
+        frame["churn_probability"].to_numpy(dtype=float),
+        frame["expected_monthly_margin_eur"].to_numpy(dtype=float),
+        archetypes,
+        policy,
+    )
+
+
+def value_matrix_arrays(
+    probability: np.ndarray, monthly_margin: np.ndarray, archetypes: Any, policy: Policy
+) -> ValueMatrix:
+    """:func:`value_matrix` on arrays; ``archetypes`` None means every customer is "default"."""
+    p = np.asarray(probability, dtype=float)
+    margin = np.nan_to_num(np.asarray(monthly_margin, dtype=float), nan=0.0)
     horizon_margin = np.maximum(margin, 0.0) * policy.margin_horizon_months
-    archetype = (
-        frame["segment_archetype"] if "segment_archetype" in frame else pd.Series(["default"] * len(frame))
-    ).reset_index(drop=True)
     names = list(policy.actions)
-    retained, cost = np.zeros((len(frame), len(names))), np.zeros((len(frame), len(names)))
+    retained, cost = np.zeros((len(p), len(names))), np.zeros((len(p), len(names)))
     for j, name in enumerate(names):
         action = policy.actions[name]
-        effect = archetype.map(action.retention_effect).fillna(action.retention_effect["default"]).to_numpy(float)
+        default = action.retention_effect["default"]
+        if archetypes is None:
+            effect = np.full(len(p), default)
+        else:
+            effect = np.array([action.retention_effect.get(a, default) for a in archetypes], dtype=float)
         retained[:, j] = p * effect * horizon_margin
         cost[:, j] = policy.cost(name, margin)
     return ValueMatrix(names, retained, cost)
@@ -144,9 +171,15 @@ def timing(tier: str, months_to_renewal: float, policy: Policy) -> str:
 def rules_plan(frame: pd.DataFrame, policy: Policy, values: ValueMatrix | None = None) -> pd.Series:
     """The rules-only policy: the tier's action for eligible customers whose action has positive value."""
     m = values or value_matrix(frame, policy)
-    actions = frame["risk_tier"].map({t: r["action"] for t, r in policy.rules.items()}).to_numpy()
-    keep = eligible(frame) & (m.pick(m.value, actions) > 0)
-    return pd.Series(np.where(keep, actions, "no_offer"), index=frame.index, name="action")
+    actions = rules_actions(frame["risk_tier"].to_numpy(), eligible(frame), policy, m)
+    return pd.Series(actions, index=frame.index, name="action")
+
+
+def rules_actions(tiers: Any, eligible_mask: np.ndarray, policy: Policy, values: ValueMatrix) -> np.ndarray:
+    """:func:`rules_plan` on arrays."""
+    actions = np.array([policy.rules[t]["action"] for t in tiers], dtype=object)
+    keep = eligible_mask & (values.pick(values.value, actions) > 0)
+    return np.where(keep, actions, "no_offer").astype(object)
 
 
 def threshold_plan(frame: pd.DataFrame, policy: Policy, action: str = "medium_discount") -> pd.Series:
@@ -217,18 +250,34 @@ def plan_summary(
 
 def check_guardrails(recommendations: pd.DataFrame) -> None:
     """Refuse a set of recommendations that breaks a guardrail."""
-    offered = recommendations["action"] != "no_offer"
-    p = recommendations["churn_probability"]
-    if ((p < 0) | (p > 1) | p.isna()).any():
+    check_guardrail_arrays(
+        recommendations["action"].to_numpy(),
+        recommendations["churn_probability"].to_numpy(dtype=float),
+        recommendations["expected_margin_impact_eur"].to_numpy(dtype=float),
+        recommendations["reason_count"].to_numpy(),
+        {c: recommendations[c].to_numpy() for c in BLOCKING_FLAGS if c in recommendations},
+    )
+
+
+def check_guardrail_arrays(
+    actions: np.ndarray,
+    probability: np.ndarray,
+    margin_impact: np.ndarray,
+    reason_count: np.ndarray,
+    flags: dict[str, Any],
+) -> None:
+    """:func:`check_guardrails` on arrays."""
+    offered = np.asarray(actions) != "no_offer"
+    p = np.asarray(probability, dtype=float)
+    if (np.isnan(p) | (p < 0) | (p > 1)).any():
         raise GuardrailViolation("a churn probability is outside [0, 1]")
-    bad = offered & (recommendations["expected_margin_impact_eur"] < 0)
+    bad = offered & (np.asarray(margin_impact, dtype=float) < 0)
     if bad.any():
         raise GuardrailViolation(f"{int(bad.sum())} offers have a negative expected margin impact")
-    bad = offered & (recommendations["reason_count"] == 0)
+    bad = offered & (np.asarray(reason_count) == 0)
     if bad.any():
         raise GuardrailViolation(f"{int(bad.sum())} offers carry no reason codes")
-    for column in ("is_churned", "is_regulated"):
-        if column in recommendations:
-            bad = offered & recommendations[column].fillna(False).astype(bool)
-            if bad.any():
-                raise GuardrailViolation(f"{int(bad.sum())} offers go to customers flagged {column}")
+    for column, values in flags.items():
+        bad = offered & flag_array(values)
+        if bad.any():
+            raise GuardrailViolation(f"{int(bad.sum())} offers go to customers flagged {column}")

@@ -9,14 +9,20 @@ import numpy as np
 import pandas as pd
 
 from spanishgas.retention.offers import (
+    BLOCKING_FLAGS,
     Policy,
+    ValueMatrix,
+    check_guardrail_arrays,
     check_guardrails,
+    eligible_arrays,
     optimize,
     plan_summary,
+    rules_actions,
     rules_plan,
     threshold_plan,
     timing,
     value_matrix,
+    value_matrix_arrays,
 )
 from spanishgas.retention.reasons import Reason, reasons_for_row
 
@@ -25,38 +31,54 @@ if TYPE_CHECKING:
     from spanishgas.retention.segments import SegmentModel
 
 
+# The monthly margin an offer protects: the trailing 12-month average (gold's recommendation_candidates
+# uses the same column, so batch and online values agree).
+EXPECTED_MARGIN_SOURCE = "margin_avg_12m"
+
+
+def with_value_fields(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the value fields offers need to a frame of online features, as gold adds them to candidates."""
+    out = frame.copy()
+    out["expected_monthly_margin_eur"] = out[EXPECTED_MARGIN_SOURCE].astype("float64")
+    return out
+
+
 def score(model: ChurnModel, frame: pd.DataFrame, top_reasons: int = 3) -> pd.DataFrame:
     """Calibrated probability, tier, decision and reason codes for each row of features."""
-    p = model.predict_proba(frame)
-    contributions, _ = model.contributions(frame)
-    values = frame[model.features].to_numpy(dtype="float64", na_value=np.nan)
+    return pd.DataFrame(score_matrix(model, model.matrix(frame), top_reasons), index=frame.index)
+
+
+def score_matrix(model: ChurnModel, x: np.ndarray, top_reasons: int = 3) -> dict[str, Any]:
+    """:func:`score` on a matrix of the model's features: the batch job and the API both end here."""
+    p = model.predict_proba_matrix(x)
+    contributions, _ = model.contributions_matrix(x)
     reasons: list[list[Reason]] = [
-        reasons_for_row(model.features, values[i], contributions[i], top_reasons) for i in range(len(frame))
+        reasons_for_row(model.features, x[i], contributions[i], top_reasons) for i in range(len(x))
     ]
-    return pd.DataFrame(
-        {
-            "churn_probability": p,
-            "risk_tier": model.tiers(p),
-            "above_threshold": p >= model.threshold,
-            "reasons": reasons,
-            "reason_count": [len(r) for r in reasons],
-        },
-        index=frame.index,
-    )
+    return {
+        "churn_probability": p,
+        "risk_tier": model.tiers(p),
+        "above_threshold": p >= model.threshold,
+        "reasons": reasons,
+        "reason_count": np.array([len(r) for r in reasons], dtype=np.int64),
+    }
 
 
 def segment(segments: SegmentModel, frame: pd.DataFrame) -> pd.DataFrame:
     """Segment id, name and archetype of each row (``segment`` stays the utility's residential / SME /
     corporate segment)."""
-    ids = segments.assign(frame)
-    return pd.DataFrame(
-        {
-            "segment_id": ids,
-            "segment_name": [segments.names[int(i)] for i in ids],
-            "segment_archetype": [segments.archetypes[int(i)] for i in ids],
-        },
-        index=frame.index,
-    )
+    x = frame[segments.features].to_numpy(dtype="float64", na_value=np.nan)
+    return pd.DataFrame(segment_matrix(segments, x), index=frame.index)
+
+
+def segment_matrix(segments: SegmentModel, x: np.ndarray) -> dict[str, Any]:
+    """:func:`segment` on a matrix of the segment model's features."""
+    ids = segments.assign_matrix(x)
+    return {
+        "segment_id": ids,
+        "segment_name": [segments.names[int(i)] for i in ids],
+        "segment_archetype": [segments.archetypes[int(i)] for i in ids],
+    }
 
 
 def recommend(scored: pd.DataFrame, policy: Policy, budget_eur: float | None = None) -> tuple[pd.DataFrame, dict]:
@@ -65,17 +87,7 @@ def recommend(scored: pd.DataFrame, policy: Policy, budget_eur: float | None = N
     values = value_matrix(scored, policy)
     rules = rules_plan(scored, policy, values)
     plan = rules if budget_eur is None else optimize(scored, policy, budget_eur, values)
-    out = scored.copy()
-    out["action"] = plan.to_numpy()
-    out["offer_cost_eur"] = values.pick(values.cost, plan)
-    out["expected_margin_impact_eur"] = values.pick(values.value, plan)
-    months = scored["months_to_renewal"].fillna(99).to_numpy()
-    out["timing_window"] = [
-        "none" if a == "no_offer" else timing(t, float(m), policy)
-        for a, t, m in zip(plan, scored["risk_tier"], months, strict=True)
-    ]
-    out["expected_monthly_loss_eur"] = scored["churn_probability"] * scored["expected_monthly_margin_eur"].clip(lower=0)
-    check_guardrails(out)
+    out = apply_plan(scored, policy, plan, values)
     summary = {
         "plan": plan_summary(scored, plan, policy, values),
         "rules_only": plan_summary(scored, rules, policy, values),
@@ -83,6 +95,83 @@ def recommend(scored: pd.DataFrame, policy: Policy, budget_eur: float | None = N
         "budget_eur": budget_eur,
     }
     return out, summary
+
+
+def recommend_by_rules(scored: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """The rules policy's action for each customer, without the plan comparison (what the batch job
+    publishes when no budget is given; the API answers the same through :func:`recommend_rules_arrays`)."""
+    details = recommend_rules_arrays(
+        scored["churn_probability"].to_numpy(dtype=float),
+        scored["risk_tier"].to_numpy(),
+        scored["expected_monthly_margin_eur"].to_numpy(dtype=float),
+        scored["segment_archetype"].to_numpy() if "segment_archetype" in scored else None,
+        scored["months_to_renewal"].to_numpy(dtype=float),
+        scored["reason_count"].to_numpy(),
+        {c: scored[c].to_numpy() for c in BLOCKING_FLAGS if c in scored},
+        policy,
+    )
+    return scored.assign(**details)
+
+
+def recommend_rules_arrays(
+    probability: np.ndarray,
+    tiers: Any,
+    monthly_margin: np.ndarray,
+    archetypes: Any,
+    months_to_renewal: np.ndarray,
+    reason_count: np.ndarray,
+    flags: dict[str, Any],
+    policy: Policy,
+) -> dict[str, Any]:
+    """The rules policy on arrays: action, timing, cost, expected margin impact and monthly loss per
+    customer, guardrails enforced."""
+    values = value_matrix_arrays(probability, monthly_margin, archetypes, policy)
+    plan = rules_actions(tiers, eligible_arrays(reason_count, monthly_margin, flags), policy, values)
+    details = plan_details(plan, tiers, months_to_renewal, probability, monthly_margin, values, policy)
+    check_guardrail_arrays(plan, probability, details["expected_margin_impact_eur"], reason_count, flags)
+    return details
+
+
+def plan_details(
+    plan: np.ndarray,
+    tiers: Any,
+    months_to_renewal: np.ndarray,
+    probability: np.ndarray,
+    monthly_margin: np.ndarray,
+    values: ValueMatrix,
+    policy: Policy,
+) -> dict[str, Any]:
+    """Each customer's planned action with its timing, cost, expected margin impact and the expected
+    monthly loss if nothing is done."""
+    months = np.nan_to_num(np.asarray(months_to_renewal, dtype=float), nan=99.0)
+    margin = np.nan_to_num(np.asarray(monthly_margin, dtype=float), nan=0.0)
+    return {
+        "action": np.asarray(plan, dtype=object),
+        "offer_cost_eur": values.pick(values.cost, plan),
+        "expected_margin_impact_eur": values.pick(values.value, plan),
+        "timing_window": [
+            "none" if a == "no_offer" else timing(t, float(m), policy)
+            for a, t, m in zip(plan, tiers, months, strict=True)
+        ],
+        "expected_monthly_loss_eur": np.asarray(probability, dtype=float) * np.maximum(margin, 0.0),
+    }
+
+
+def apply_plan(scored: pd.DataFrame, policy: Policy, plan: pd.Series, values: ValueMatrix) -> pd.DataFrame:
+    """``scored`` with each customer's planned action (:func:`plan_details`); refuses a plan that breaks
+    a guardrail."""
+    details = plan_details(
+        plan.to_numpy(),
+        scored["risk_tier"].to_numpy(),
+        scored["months_to_renewal"].to_numpy(dtype=float),
+        scored["churn_probability"].to_numpy(dtype=float),
+        scored["expected_monthly_margin_eur"].to_numpy(dtype=float),
+        values,
+        policy,
+    )
+    out = scored.assign(**details)
+    check_guardrails(out)
+    return out
 
 
 def reasons_json(reasons: list[Reason]) -> str:

@@ -1,0 +1,46 @@
+"""Dependencies shared by the routes: the scoring service and API-key authentication."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader
+
+from spanishgas.serving.service import ScoringService
+
+API_KEY_HEADER = "X-API-Key"
+_api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="a key from SPANISHGAS_API__API_KEYS")
+
+
+# Both dependencies are `async def` although they do not await: FastAPI runs plain `def` dependencies in
+# its thread pool, and two extra thread hops per request cost more than the scoring of a cached answer.
+async def get_service(request: Request) -> ScoringService:
+    """The scoring service the lifespan started."""
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+async def require_api_key(request: Request, key: Annotated[str | None, Security(_api_key)] = None) -> None:
+    """401 unless the request carries one of the configured keys (compared in constant time)."""
+    check_api_key(request, key)
+
+
+def check_api_key(request: Request, key: str | None) -> None:
+    """Raise 401 unless ``key`` is one of the configured keys (compared with each in constant time)."""
+    keys: list[bytes] = request.app.state.api_keys
+    given = (key or "").encode()
+    # Compare against every key so the time taken does not say which one (or whether any) matched.
+    matched = False
+    for accepted in keys:
+        matched |= hmac.compare_digest(given, accepted)
+    if not key or not matched:
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail=f"missing or invalid API key (send it in the {API_KEY_HEADER} header)",
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
+
+
+Service = Annotated[ScoringService, Depends(get_service)]
+Authorized = Depends(require_api_key)

@@ -1,0 +1,1 @@
+"""Routes of the scoring API, one module per concern."""

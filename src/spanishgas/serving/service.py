@@ -1,0 +1,472 @@
+"""The call-center scoring service: the champion model, the segment model and an online feature reader,
+answering for one customer, a few, or a what-if vector. The FastAPI app in ``api/`` is a thin shell
+over this class.
+
+Scores come from the same functions the batch job uses (:mod:`spanishgas.retention.scoring`), so the
+API and the weekly table agree for the same features and model version (tested). A scored vector is
+cached per model version: the answer depends only on the feature values and the models, so a repeated
+lookup skips the model and TreeSHAP (features are still read every time, so a new snapshot is seen).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from spanishgas.feature_store.definitions import CALL_CENTER_SERVICE, PROFILE_FIELDS
+from spanishgas.serving.online import FeatureReader, OnlineStoreUnavailable, OnlineVector
+from spanishgas.serving.schemas import ModelInfo, ModelRef, ReasonCode, Recommendation, ScoreResponse, Segment
+
+if TYPE_CHECKING:
+    from spanishgas.model.churn_model import ChurnModel
+    from spanishgas.retention.offers import Policy
+    from spanishgas.retention.segments import SegmentModel
+    from spanishgas.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class NoModel(RuntimeError):
+    """No champion model (or no segment model) is registered yet."""
+
+
+class CustomerNotFound(LookupError):
+    """The online store holds no features for this customer."""
+
+
+class InvalidFeatures(ValueError):
+    """A request the schema let through but the service cannot accept (``loc`` says where)."""
+
+    def __init__(self, message: str, loc: tuple[str | int, ...] = ("body",)) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def what_if_feature_names() -> list[str]:
+    """The numbers a what-if payload may set: every feature of the registry and the profile's numbers
+    (what ``call_center_v1`` serves, minus its text fields)."""
+    from spanishgas.feature_registry import features
+
+    return [f.name for f in features()] + [f for f, kind in PROFILE_FIELDS.items() if kind != "string"]
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """Everything one model version needs to answer."""
+
+    name: str
+    version: str
+    run_id: str
+    churn: ChurnModel
+    segments: SegmentModel
+    segment_version: str
+    metrics: dict[str, float]
+    loaded_at: datetime
+
+
+@dataclass(frozen=True)
+class ScoredVector:
+    """The part of an answer that depends only on the feature values and the models (what is cached)."""
+
+    churn_probability: float
+    risk_tier: str
+    above_threshold: bool
+    segment: Segment
+    reasons: list[ReasonCode]
+    recommendation: Recommendation
+    unknown_features: list[str]
+
+
+def load_served_model(settings: Settings) -> ServedModel:
+    """Load the churn model behind ``champion`` and the champion segment model from the registry."""
+    from mlflow.exceptions import MlflowException
+
+    from spanishgas.model.registry import CHAMPION, configure, load_version
+    from spanishgas.retention.job import SEGMENT_MODEL, load_segments
+
+    client = configure(settings)
+    try:
+        champion = load_version(settings, CHAMPION)
+    except MlflowException as exc:
+        raise NoModel(
+            f"no `{CHAMPION}` version of {settings.model.registered_name} is registered yet "
+            "(run `spanishgas train` then `spanishgas promote`)"
+        ) from exc
+    try:
+        segment_version = str(client.get_model_version_by_alias(SEGMENT_MODEL, CHAMPION).version)
+        segments = load_segments(settings)
+    except MlflowException as exc:
+        raise NoModel(f"no segment model is registered yet (run `spanishgas segment`): {SEGMENT_MODEL}") from exc
+    champion.model.use_threads(1)  # one customer per call (several workers use the cores)
+    run = client.get_run(champion.run_id)
+    metrics = {k: float(v) for k, v in run.data.metrics.items() if k.startswith("test_")}
+    return ServedModel(
+        champion.name, champion.version, champion.run_id, champion.model, segments, segment_version, metrics,
+        datetime.now(UTC),
+    )  # fmt: skip
+
+
+def registered_versions(settings: Settings) -> tuple[str | None, str | None]:
+    """Where ``champion`` points for the churn model and for the segment model (None: no such alias)."""
+    from mlflow.exceptions import MlflowException
+
+    from spanishgas.model.registry import CHAMPION, alias_version, configure
+    from spanishgas.retention.job import SEGMENT_MODEL
+
+    churn = alias_version(settings, CHAMPION)
+    try:
+        segments = str(configure(settings).get_model_version_by_alias(SEGMENT_MODEL, CHAMPION).version)
+    except MlflowException:
+        segments = None
+    return churn, segments
+
+
+class ScoreCache:
+    """A bounded least-recently-used map from (model versions, feature vector) to its scored answer."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[Any, ...], ScoredVector] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[Any, ...]) -> ScoredVector | None:
+        """The cached answer, or None."""
+        if not self.size:
+            return None
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return found
+
+    def put(self, key: tuple[Any, ...], value: ScoredVector) -> None:
+        """Keep an answer, evicting the least recently used beyond the size."""
+        if not self.size:
+            return
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+class ScoringService:
+    """Scores customers with the served model and online features; reloads when ``champion`` moves."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        reader: FeatureReader,
+        loader: Callable[[], ServedModel] | None = None,
+        versions: Callable[[], tuple[str | None, str | None]] | None = None,
+        observer: Any = None,
+    ) -> None:
+        from spanishgas.retention.offers import load_policy
+
+        self.settings = settings
+        self.reader = reader
+        self.policy: Policy = load_policy()
+        self._load = loader or (lambda: load_served_model(settings))
+        self._versions = versions or (lambda: registered_versions(settings))
+        self.served: ServedModel | None = None
+        self.last_load_error: str | None = None
+        self.cache = ScoreCache(settings.api.explanation_cache_size)
+        self.observer = observer  # metrics hooks (spanishgas.serving.metrics.Metrics) or None
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        # Text fields of the profile (segment, province) ride along; everything else is a number.
+        self._profile_fields = [f for f, kind in PROFILE_FIELDS.items() if kind == "string" and f in reader.features]
+        self._numeric = [f for f in reader.features if f not in self._profile_fields]
+
+    # -- model lifecycle -------------------------------------------------------------------------------
+
+    def load(self) -> bool:
+        """Load the registered champion; False (with the reason kept) when there is none yet."""
+        try:
+            served = self._load()
+        except NoModel as exc:
+            self.last_load_error = str(exc)
+            return False
+        missing = [f for f in served.churn.features if f not in self.reader.features]
+        if missing:
+            self.last_load_error = (
+                f"model {served.name} v{served.version} needs features the feature service "
+                f"{CALL_CENTER_SERVICE} does not serve: {missing[:5]}"
+            )
+            log.error(self.last_load_error)
+            return False
+        if self.settings.api.warm_cache:
+            try:
+                self.warm(served)  # before serving it, so a new version starts with every answer ready
+            except OnlineStoreUnavailable as exc:
+                log.warning("cache warm-up skipped: %s", exc)
+        self._use(served)
+        # The model and tens of thousands of cached answers live as long as the process: keep them out of
+        # the garbage collector's full passes, which otherwise stall requests for milliseconds.
+        gc.collect()
+        gc.freeze()
+        return True
+
+    def _use(self, served: ServedModel) -> None:
+        # One attribute assignment: requests in flight keep the model they started with.
+        self.served = served
+        self.last_load_error = None
+        if self.observer is not None:
+            self.observer.model_loaded(served)
+        log.info("serving %s v%s (segments v%s)", served.name, served.version, served.segment_version)
+
+    def refresh(self) -> bool:
+        """Load the champion again if its alias (or the segment model's) moved; True if it changed."""
+        churn, segments = self._versions()
+        current = self.served
+        if churn is None or segments is None:
+            return False
+        if current is not None and (churn, segments) == (current.version, current.segment_version):
+            return False
+        return self.load()
+
+    def start_watching(self) -> None:
+        """Check the registry every ``reload_interval_s`` in a background thread."""
+        if self._watcher is not None:
+            return
+        self._stop.clear()
+        self._watcher = threading.Thread(target=self._watch, name="champion-watcher", daemon=True)
+        self._watcher.start()
+
+    def stop_watching(self) -> None:
+        """Stop the background check."""
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=10)
+            self._watcher = None
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.settings.api.reload_interval_s):
+            try:
+                self.refresh()
+            except Exception as exc:  # keep serving the loaded model whatever the registry does
+                self.last_load_error = f"registry check failed: {type(exc).__name__}: {exc}"
+                log.warning(self.last_load_error)
+
+    def require_model(self) -> ServedModel:
+        """The served model, or :class:`NoModel` saying why there is none."""
+        served = self.served
+        if served is None:
+            raise NoModel(self.last_load_error or "no model is loaded yet")
+        return served
+
+    def model_info(self) -> ModelInfo:
+        """What is being served."""
+        served = self.require_model()
+        return ModelInfo(
+            name=served.name,
+            version=served.version,
+            alias="champion",
+            run_id=served.run_id,
+            feature_service=CALL_CENTER_SERVICE,
+            features=len(served.churn.features),
+            threshold=served.churn.threshold,
+            risk_tiers=served.churn.risk_tiers,
+            metrics=served.metrics,
+            segment_model_version=served.segment_version,
+            loaded_at=served.loaded_at,
+        )
+
+    def readiness(self) -> tuple[bool, str | None]:
+        """Ready when a model is loaded and the online store answers; otherwise why not."""
+        if self.served is None:
+            return False, self.last_load_error or "no model is loaded yet"
+        try:
+            self.reader.ping()
+        except OnlineStoreUnavailable as exc:
+            return False, str(exc)
+        return True, None
+
+    # -- scoring ---------------------------------------------------------------------------------------
+
+    def score_customer(self, customer_id: str) -> ScoreResponse:
+        """Latest online features of a customer, scored, explained and with the recommended action."""
+        scores, missing = self.score_customers([customer_id])
+        if missing:
+            raise CustomerNotFound(f"customer {customer_id} has no features in the online store")
+        return scores[0]
+
+    def score_customers(self, customer_ids: list[str]) -> tuple[list[ScoreResponse], list[str]]:
+        """Scores of the customers the store knows (in the order asked) and the ids it does not know."""
+        served = self.require_model()
+        limit = self.settings.api.batch_max_customers
+        if len(customer_ids) > limit:
+            raise InvalidFeatures(
+                f"at most {limit} customers per call, got {len(customer_ids)}", ("body", "customer_ids")
+            )
+        vectors = self._read(list(dict.fromkeys(customer_ids)))
+        found = [v for v in vectors if v.found]
+        scored = self._scored(served, found)
+        answers = [
+            self._answer(served, v.customer_id, s, v.event_timestamp) for v, s in zip(found, scored, strict=True)
+        ]
+        return answers, [v.customer_id for v in vectors if not v.found]
+
+    def score_what_if(self, customer_id: str | None, features: dict[str, float | None]) -> ScoreResponse:
+        """Score changed features: the customer's online vector with ``features`` replacing values, or
+        ``features`` alone when no customer is given (features left out are unknown to the model, and
+        the answer lists them)."""
+        served = self.require_model()
+        unknown = sorted(set(features) - set(self._numeric))
+        if unknown:
+            raise InvalidFeatures(f"unknown features: {unknown[:10]}", ("body", "features", unknown[0]))
+        timestamp = None
+        if customer_id is not None:
+            vector = self._read([customer_id])[0]
+            if not vector.found:
+                raise CustomerNotFound(f"customer {customer_id} has no features in the online store")
+            values, timestamp = {**vector.values, **features}, vector.event_timestamp
+        else:
+            values = {f: features.get(f) for f in self._numeric} | {f: None for f in self._profile_fields}
+        scored = self._compute(served, [values])[0]
+        answer = self._answer(served, customer_id, scored, timestamp)
+        return answer.model_copy(update={"what_if": True})
+
+    def _read(self, customer_ids: list[str]) -> list[OnlineVector]:
+        started = time.perf_counter()
+        try:
+            return self.reader.read(customer_ids)
+        except OnlineStoreUnavailable:
+            if self.observer is not None:
+                self.observer.online_store_error()
+            raise
+        finally:
+            if self.observer is not None:
+                self.observer.feature_fetch(time.perf_counter() - started)
+
+    def _scored(self, served: ServedModel, vectors: list[OnlineVector]) -> list[ScoredVector]:
+        """Scored answers for online vectors, from the cache where the same vector was scored before."""
+        keys = [(served.version, served.segment_version, v.fingerprint) for v in vectors]
+        out: list[ScoredVector | None] = [self.cache.get(k) for k in keys]
+        todo = [i for i, s in enumerate(out) if s is None]
+        if self.observer is not None:
+            self.observer.cache(hits=len(vectors) - len(todo), misses=len(todo))
+        if todo:
+            for i, s in zip(todo, self._compute(served, [vectors[i].values for i in todo]), strict=True):
+                out[i] = s
+                self.cache.put(keys[i], s)
+        return out  # type: ignore[return-value]
+
+    def warm(self, served: ServedModel, chunk: int = 2000) -> int:
+        """Score every customer the online store lists with ``served`` into the cache, many rows per
+        model call (the same functions, so the same answers as one at a time). Returns how many."""
+        from spanishgas.retention.offers import GuardrailViolation
+
+        if not self.cache.size:
+            return 0
+        started = time.perf_counter()
+        ids = self.reader.customer_ids()[: self.cache.size]
+        warmed = 0
+        for start in range(0, len(ids), chunk):
+            vectors = [v for v in self.reader.read(ids[start : start + chunk]) if v.found]
+            try:
+                scored = self._compute(served, [v.values for v in vectors], observe=False)
+            except GuardrailViolation as exc:  # leave these to be scored (and refused) one by one
+                log.warning("cache warm-up skipped %d customers: %s", len(vectors), exc)
+                continue
+            for v, answer in zip(vectors, scored, strict=True):
+                self.cache.put((served.version, served.segment_version, v.fingerprint), answer)
+            warmed += len(vectors)
+        if ids:
+            log.info("scored %d customers into the cache in %.1f s", warmed, time.perf_counter() - started)
+        return warmed
+
+    def _compute(self, served: ServedModel, rows: list[dict[str, Any]], observe: bool = True) -> list[ScoredVector]:
+        """Score, explain, segment and recommend feature rows with the batch job's array functions (no
+        DataFrame: building one costs more than scoring a customer)."""
+        from spanishgas.retention.scoring import (
+            EXPECTED_MARGIN_SOURCE,
+            recommend_rules_arrays,
+            score_matrix,
+            segment_matrix,
+        )
+
+        started = time.perf_counter()
+        x = np.array(
+            [[np.nan if row.get(f) is None else row[f] for f in self._numeric] for row in rows], dtype="float64"
+        )
+        column = {f: j for j, f in enumerate(self._numeric)}
+        churn, segments = served.churn, served.segments
+        model_columns = x[:, [column[f] for f in churn.features]]
+        scores = score_matrix(churn, model_columns, self.settings.api.top_reasons)
+        segs = segment_matrix(segments, x[:, [column[f] for f in segments.features]])
+        margin = x[:, column[EXPECTED_MARGIN_SOURCE]]
+        months = x[:, column["months_to_renewal"]]
+        plan = recommend_rules_arrays(
+            scores["churn_probability"], scores["risk_tier"], margin, segs["segment_archetype"], months,
+            scores["reason_count"], {}, self.policy,
+        )  # fmt: skip
+        if observe and self.observer is not None:
+            self.observer.model_time(time.perf_counter() - started)
+        out = []
+        for i, row in enumerate(rows):
+            missing = np.flatnonzero(np.isnan(model_columns[i]))
+            out.append(
+                ScoredVector(
+                    churn_probability=float(scores["churn_probability"][i]),
+                    risk_tier=str(scores["risk_tier"][i]),
+                    above_threshold=bool(scores["above_threshold"][i]),
+                    segment=Segment(
+                        id=int(segs["segment_id"][i]),
+                        name=str(segs["segment_name"][i]),
+                        archetype=str(segs["segment_archetype"][i]),
+                        customer_segment=row.get("segment"),
+                    ),
+                    reasons=[
+                        ReasonCode(
+                            phrase=r.phrase, feature=r.feature, value=_finite(r.value), contribution=r.contribution
+                        )
+                        for r in scores["reasons"][i]
+                    ],
+                    recommendation=Recommendation(
+                        action=str(plan["action"][i]),
+                        timing=str(plan["timing_window"][i]),
+                        offer_cost_eur=float(plan["offer_cost_eur"][i]),
+                        expected_margin_impact_eur=float(plan["expected_margin_impact_eur"][i]),
+                        expected_monthly_loss_eur=float(plan["expected_monthly_loss_eur"][i]),
+                    ),
+                    unknown_features=[churn.features[j] for j in missing],
+                )
+            )
+        return out
+
+    def _answer(
+        self, served: ServedModel, customer_id: str | None, scored: ScoredVector, timestamp: datetime | None
+    ) -> ScoreResponse:
+        if self.observer is not None:
+            self.observer.prediction(scored.risk_tier)
+        return ScoreResponse(
+            customer_id=customer_id,
+            churn_probability=scored.churn_probability,
+            risk_tier=scored.risk_tier,  # type: ignore[arg-type]
+            above_threshold=scored.above_threshold,
+            segment=scored.segment,
+            reasons=scored.reasons,
+            recommendation=scored.recommendation,
+            model=ModelRef(name=served.name, version=served.version),
+            feature_timestamp=timestamp,
+            unknown_features=scored.unknown_features,
+        )
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None

@@ -1,0 +1,535 @@
+"""The call-center scoring API against real stores: a registered champion and segment model in MLflow,
+features in Feast's local SQLite online store (TestClient) and in a real Redis server started for
+these tests (stopped, frozen and restarted to see the API fail fast and recover)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from spanishgas.settings import ApiSettings, Settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.spark, pytest.mark.slow]
+
+KEY, SECOND_KEY = "agent-desk-key", "supervisor-key"
+AUTH = {"X-API-Key": KEY}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(model_lake: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A champion (3 trials), a segment model, features materialized to the local online store and the
+    batch job's table for the same model version. MLflow lives in its own folder so the other model
+    tests' aliases are untouched."""
+    from spanishgas.feature_store.store import materialize
+    from spanishgas.model.registry import promote
+    from spanishgas.model.train import gate_rows, load_training_data, train
+    from spanishgas.retention.job import run_score, run_segment
+
+    root = tmp_path_factory.mktemp("api-mlflow")
+    settings = model_lake.model_copy(
+        update={
+            "mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+            "mlflow_registry_uri": f"sqlite:///{root / 'mlflow.db'}",
+            "optuna_storage": f"sqlite:///{root / 'optuna.db'}",
+            "api": ApiSettings(api_keys=[SecretStr(KEY), SecretStr(SECOND_KEY)], reload_interval_s=0.2),
+        }
+    )
+    data = load_training_data(settings, "E5")
+    first = train(settings, "E5", 3, data=data)
+    assert promote(settings, gate_rows(settings, "E5"), floor=0.0, reason="api tests").promoted
+    run_segment(settings)
+    materialize(settings)
+    batch = run_score(settings).table.set_index("customer_id")
+    return {"settings": settings, "batch": batch, "data": data, "version": first.model_version}
+
+
+@pytest.fixture(scope="module")
+def client(served: dict[str, Any]) -> Iterator[Any]:
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    with TestClient(create_app(served["settings"]), raise_server_exceptions=False) as c:
+        yield c
+
+
+def _some_customers(served: dict[str, Any], n: int) -> list[str]:
+    return [str(c) for c in served["batch"].index[:n]]
+
+
+def test_score_equals_the_batch_table_for_the_same_model_version(client: Any, served: dict[str, Any]) -> None:
+    batch = served["batch"]
+    for customer_id in _some_customers(served, 25):
+        reply = client.get(f"/score/{customer_id}", headers=AUTH)
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        row = batch.loc[customer_id]
+        assert body["customer_id"] == customer_id
+        assert body["model"]["version"] == row["model_version"] == served["version"]
+        assert body["churn_probability"] == pytest.approx(row["churn_probability"], abs=1e-9)
+        assert body["risk_tier"] == row["risk_tier"]
+        assert body["segment"]["id"] == row["segment_id"] and body["segment"]["name"] == row["segment_name"]
+        assert body["segment"]["customer_segment"] == row["customer_segment"]
+        assert body["recommendation"]["action"] == row["action"]
+        assert body["recommendation"]["timing"] == row["timing_window"]
+        assert body["recommendation"]["expected_margin_impact_eur"] == pytest.approx(row["expected_margin_impact_eur"])
+        batch_reasons = json.loads(row["reasons_json"])
+        assert [r["phrase"] for r in body["reasons"]] == [r["phrase"] for r in batch_reasons]
+        assert all(r["contribution"] > 0 for r in body["reasons"])
+        assert body["feature_timestamp"] is not None and body["what_if"] is False
+
+
+def test_unknown_customer_is_404_and_malformed_ids_are_422(client: Any) -> None:
+    reply = client.get("/score/C99999999", headers=AUTH)
+    assert reply.status_code == 404
+    assert reply.json() == {"detail": "customer C99999999 has no features in the online store"}
+    for bad in ["not an id", "x" * 65, "-C001", "C0.1", "C%C3%A9"]:
+        assert client.get(f"/score/{bad}", headers=AUTH).status_code == 422, bad
+
+
+def test_every_scoring_route_needs_a_valid_key(client: Any, served: dict[str, Any]) -> None:
+    from fastapi.routing import APIRoute
+
+    customer = _some_customers(served, 1)[0]
+    calls = {
+        ("GET", "/score/{customer_id}"): lambda h: client.get(f"/score/{customer}", headers=h),
+        ("POST", "/score"): lambda h: client.post("/score", json={"customer_id": customer}, headers=h),
+        ("POST", "/score/batch"): lambda h: client.post("/score/batch", json={"customer_ids": [customer]}, headers=h),
+        ("GET", "/model"): lambda h: client.get("/model", headers=h),
+    }
+    open_routes = {"/health", "/ready", "/metrics"}
+    # A new route must be added to `calls` (and so be checked) unless it is one of the open ones.
+    routes = {(m, r.path) for r in client.app.routes if isinstance(r, APIRoute) for m in r.methods}
+    assert {r for r in routes if r[1] not in open_routes} == set(calls)
+    for (method, path), call in calls.items():
+        assert call({}).status_code == 401, (method, path)
+        assert call({"X-API-Key": "wrong"}).status_code == 401, (method, path)
+        assert call({"X-API-Key": KEY + "x"}).status_code == 401, (method, path)
+        assert call({"X-API-Key": SECOND_KEY}).status_code == 200, (method, path)
+    for path in open_routes:
+        assert client.get(path).status_code == 200, path
+
+
+def test_what_if_changes_features_and_validates_the_payload(client: Any, served: dict[str, Any]) -> None:
+    customer = _some_customers(served, 1)[0]
+    now = client.get(f"/score/{customer}", headers=AUTH).json()
+    same = client.post("/score", json={"customer_id": customer}, headers=AUTH).json()
+    assert same["what_if"] is True and same["churn_probability"] == now["churn_probability"]
+
+    changed = client.post(
+        "/score",
+        json={"customer_id": customer, "features": {"complaints_90d": 3, "months_to_renewal": 0.5}},
+        headers=AUTH,
+    )
+    assert changed.status_code == 200 and changed.json()["what_if"] is True
+    assert changed.json()["customer_id"] == customer and 0 <= changed.json()["churn_probability"] <= 1
+
+    # A vector without a customer: features left out are unknown to the model, and the answer says which.
+    info = client.get("/model", headers=AUTH).json()
+    partial = client.post("/score", json={"features": {"months_to_renewal": 2.0}}, headers=AUTH)
+    assert partial.status_code == 200 and partial.json()["customer_id"] is None
+    assert len(partial.json()["unknown_features"]) == info["features"] - 1
+    assert "months_to_renewal" not in partial.json()["unknown_features"]
+    unknown = client.post("/score", json={"customer_id": customer, "features": {"shoe_size": 42}}, headers=AUTH)
+    assert unknown.status_code == 422 and "shoe_size" in json.dumps(unknown.json()["detail"])
+    not_finite = client.post(
+        "/score",
+        content='{"customer_id": "' + customer + '", "features": {"months_to_renewal": NaN}}',
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    assert not_finite.status_code == 422
+    extra = client.post("/score", json={"customer_id": customer, "discount": 5}, headers=AUTH)
+    assert extra.status_code == 422
+    missing_customer = client.post("/score", json={"customer_id": "C99999999"}, headers=AUTH)
+    assert missing_customer.status_code == 404
+
+
+def test_what_if_with_a_whole_vector_scores_like_the_customer(client: Any, served: dict[str, Any]) -> None:
+    """The vector the batch table scored, posted without a customer id, gets the same probability."""
+    from spanishgas.retention.job import latest_candidates
+
+    _, candidates = latest_candidates(served["settings"])
+    customer = _some_customers(served, 1)[0]
+    row = candidates.set_index("customer_id").loc[customer]
+    model_features = served["data"].features
+    vector = {f: (None if row[f] != row[f] else float(row[f])) for f in model_features}
+    reply = client.post("/score", json={"features": vector}, headers=AUTH)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["churn_probability"] == pytest.approx(served["batch"].loc[customer, "churn_probability"])
+    assert reply.json()["customer_id"] is None
+
+
+def test_batch_scores_found_customers_and_lists_unknown_ones(client: Any, served: dict[str, Any]) -> None:
+    ids = _some_customers(served, 3)
+    reply = client.post("/score/batch", json={"customer_ids": [*ids, "C99999999", ids[0]]}, headers=AUTH)
+    assert reply.status_code == 200
+    body = reply.json()
+    assert [s["customer_id"] for s in body["scores"]] == ids and body["not_found"] == ["C99999999"]
+    too_many = [f"C{i:05d}" for i in range(served["settings"].api.batch_max_customers + 1)]
+    assert client.post("/score/batch", json={"customer_ids": too_many}, headers=AUTH).status_code == 422
+    assert client.post("/score/batch", json={"customer_ids": []}, headers=AUTH).status_code == 422
+
+
+def test_model_health_ready_and_metrics(client: Any, served: dict[str, Any]) -> None:
+    info = client.get("/model", headers=AUTH).json()
+    assert info["name"] == "spanishgas-churn" and info["alias"] == "champion"
+    assert info["feature_service"] == "call_center_v1" and info["metrics"]["test_pr_auc"] > 0
+    assert client.get("/health").json() == {"status": "ok"}
+    ready = client.get("/ready").json()
+    assert ready["ready"] is True and ready["model_version"] == info["version"]
+
+    customer = _some_customers(served, 1)[0]
+    client.get(f"/score/{customer}", headers=AUTH)
+    text = client.get("/metrics").text
+    assert 'spanishgas_api_requests_total{method="GET",route="/score/{customer_id}",status="200"}' in text
+    assert "spanishgas_api_request_seconds_bucket" in text and "spanishgas_api_feature_fetch_seconds" in text
+    assert "spanishgas_api_predictions_total{risk_tier=" in text
+    assert 'spanishgas_api_model_info{name="spanishgas-churn",segment_version=' in text
+    assert customer not in text  # no customer ids in label values
+
+
+def test_metrics_can_require_the_key(served: dict[str, Any]) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    api = served["settings"].api.model_copy(update={"metrics_require_key": True})
+    with TestClient(create_app(served["settings"].model_copy(update={"api": api}))) as c:
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers=AUTH).status_code == 200
+
+
+def test_no_model_yet_is_503_saying_so_and_no_keys_refuses_to_start(served: dict[str, Any], tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    empty = served["settings"].model_copy(
+        update={
+            "mlflow_tracking_uri": f"sqlite:///{tmp_path / 'empty.db'}",
+            "mlflow_registry_uri": f"sqlite:///{tmp_path / 'empty.db'}",
+        }
+    )
+    with TestClient(create_app(empty)) as c:
+        reply = c.get(f"/score/{_some_customers(served, 1)[0]}", headers=AUTH)
+        assert reply.status_code == 503 and "spanishgas train" in reply.json()["detail"]
+        assert c.get("/ready").status_code == 503 and c.get("/health").status_code == 200
+        assert c.get("/model", headers=AUTH).status_code == 503
+
+    no_keys = served["settings"].model_copy(update={"api": ApiSettings()})
+    with pytest.raises(RuntimeError, match="no API keys"), TestClient(create_app(no_keys)):
+        pass
+
+
+def test_internal_errors_carry_no_stack_trace(client: Any, served: dict[str, Any]) -> None:
+    service = client.app.state.service
+    original = service.reader.read
+
+    def broken(ids: list[str]) -> list[Any]:
+        raise ZeroDivisionError("secret internals")
+
+    service.reader.read = broken
+    try:
+        reply = client.get(f"/score/{_some_customers(served, 1)[0]}", headers=AUTH)
+    finally:
+        service.reader.read = original
+    assert reply.status_code == 500
+    assert reply.json() == {"detail": "internal error; the service logged the details"}
+
+
+def test_a_moved_champion_is_served_without_dropping_requests(client: Any, served: dict[str, Any]) -> None:
+    """Train a second version, move the alias, keep requesting: every answer is 200 and the new version
+    arrives through the background check."""
+    from mlflow.tracking import MlflowClient
+
+    from spanishgas.model.train import train
+
+    settings = served["settings"]
+    second = train(settings, "E5", 2, data=served["data"]).model_version
+    assert second != served["version"]
+    customer = _some_customers(served, 1)[0]
+    MlflowClient(tracking_uri=settings.mlflow_tracking_uri).set_registered_model_alias(
+        settings.model.registered_name, "champion", second
+    )
+    versions, statuses = set(), []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        reply = client.get(f"/score/{customer}", headers=AUTH)
+        statuses.append(reply.status_code)
+        versions.add(reply.json()["model"]["version"])
+        if reply.json()["model"]["version"] == second:
+            break
+    assert set(statuses) == {200} and second in versions
+    assert client.get("/model", headers=AUTH).json()["version"] == second
+
+
+# -- the stack profile: Feast on Postgres + a Redis server of our own ------------------------------------
+
+
+class RedisServer:
+    """A redis-server on a free loopback port with its data file in ``folder`` (so a restart keeps it)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not installed"
+        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder)]
+        args += ["--dbfilename", "dump.rdb", "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def save_and_kill(self) -> None:
+        import redis
+
+        redis.Redis(port=self.port).save()
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def signal(self, sig: int) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, sig)
+
+
+@pytest.fixture(scope="module")
+def stack(served: dict[str, Any], postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """The same features loaded into the stack profile: Postgres offline store, our Redis online store."""
+    import psycopg2
+
+    from spanishgas.feature_store.offline import load_offline
+    from spanishgas.feature_store.store import apply, get_store, materialize
+    from spanishgas.settings import FeastSettings, RedisSettings
+
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    base: Settings = served["settings"]
+    database = f"api_features_{uuid.uuid4().hex[:8]}"
+    settings = base.model_copy(
+        update={
+            "profile": "stack",
+            "redis": RedisSettings(port=server.port, db=0),
+            "feast": base.feast.model_copy(update={"database": database, "project": "api_test"}),
+        }
+    )
+    assert isinstance(settings.feast, FeastSettings)
+    try:
+        load_offline(settings)
+        store = get_store(settings)
+        apply(settings, store)
+        materialize(settings, store=store)
+        yield {"settings": settings, "server": server, "store": store}
+    finally:
+        if server.process is not None and server.process.poll() is None:
+            server.signal(signal.SIGCONT)
+            server.process.kill()
+        conn = psycopg2.connect(postgres_dsn)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        conn.close()
+
+
+def test_redis_reader_returns_what_the_feast_sdk_returns(stack: dict[str, Any], served: dict[str, Any]) -> None:
+    """The direct Redis read decodes Feast's own layout: same values and timestamps for every customer."""
+    from spanishgas.serving.online import FeastReader, RedisReader
+
+    sdk = FeastReader(stack["store"])
+    direct = RedisReader.from_store(stack["store"], stack["settings"])
+    assert direct.features == sdk.features
+    ids = [*served["batch"].index.astype(str), "C99999999"]
+    for start in range(0, len(ids), 200):
+        chunk = ids[start : start + 200]
+        for a, b in zip(sdk.read(chunk), direct.read(chunk), strict=True):
+            assert a.customer_id == b.customer_id and a.event_timestamp == b.event_timestamp
+            assert a.values == pytest.approx(b.values, nan_ok=True), a.customer_id
+    assert not direct.read(["C99999999"])[0].found
+
+
+def test_stack_api_fails_fast_when_redis_stops_and_recovers_by_itself(
+    stack: dict[str, Any], served: dict[str, Any]
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    server: RedisServer = stack["server"]
+    customer = _some_customers(served, 1)[0]
+    expected = served["batch"].loc[customer, "churn_probability"]
+
+    def timed_get(c: Any) -> Any:
+        """The request must come back (not hang): judged against 40 times the configured timeout."""
+        box: dict[str, Any] = {}
+        worker = threading.Thread(target=lambda: box.update(reply=c.get(f"/score/{customer}", headers=AUTH)))
+        worker.start()
+        worker.join(timeout=40 * stack["settings"].api.online_store_timeout_s)
+        assert not worker.is_alive(), "request hung while the online store was unavailable"
+        return box["reply"]
+
+    with TestClient(create_app(stack["settings"]), raise_server_exceptions=False) as c:
+        service = c.app.state.service
+        assert service.reader.__class__.__name__ == "RedisReader"
+        # Startup scored every customer Redis holds into the cache, many per model call ...
+        in_store = service.reader.customer_ids()
+        assert len(in_store) >= len(served["batch"]) and len(service.cache._items) == len(in_store)
+        first = c.get(f"/score/{customer}", headers=AUTH)
+        # ... and those answers are the batch job's, served from the cache.
+        assert first.status_code == 200 and first.json()["churn_probability"] == pytest.approx(expected)
+        assert (service.cache.hits, service.cache.misses) == (1, 0)
+        for other in _some_customers(served, 30):
+            answer = c.get(f"/score/{other}", headers=AUTH).json()
+            row = served["batch"].loc[other]
+            assert answer["churn_probability"] == pytest.approx(row["churn_probability"], abs=1e-9)
+            assert answer["recommendation"]["action"] == row["action"]
+
+        server.signal(signal.SIGSTOP)  # frozen: connections open, no answers -> timeout path
+        try:
+            for _ in range(2):
+                frozen = timed_get(c)
+                assert frozen.status_code == 503 and "feature store unavailable" in frozen.json()["detail"]
+            assert c.get("/ready").status_code == 503
+        finally:
+            server.signal(signal.SIGCONT)
+        assert timed_get(c).status_code == 200
+
+        server.save_and_kill()  # down: connection refused
+        down = timed_get(c)
+        assert down.status_code == 503 and down.headers["Retry-After"] == "1"
+        server.start()  # back on the same port with its data file
+        recovered = timed_get(c)
+        assert recovered.status_code == 200 and recovered.json()["churn_probability"] == pytest.approx(expected)
+        assert c.get("/ready").status_code == 200
+        metrics = c.get("/metrics").text
+        assert "spanishgas_api_online_store_errors_total 3.0" in metrics
+
+
+# -- property-based fuzzing of the OpenAPI document ------------------------------------------------------
+
+
+def test_openapi_document_is_valid(client: Any) -> None:
+    from openapi_spec_validator import validate
+
+    document = client.get("/openapi.json").json()
+    validate(document)
+    assert {"/score/{customer_id}", "/score", "/score/batch", "/model", "/health", "/ready"} <= set(document["paths"])
+
+
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_fuzzed_requests_never_get_a_server_error(client: Any, mode: str) -> None:
+    """schemathesis generates requests from the OpenAPI document for every operation: valid ones must get
+    answers that conform to the document; invalid ones must never get a 5xx."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+
+    schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 6
+    generation = schemathesis.GenerationMode(mode)
+    for operation in operations:
+        if generation is schemathesis.GenerationMode.NEGATIVE and not operation.path_parameters and not operation.body:
+            continue  # nothing to make invalid
+
+        @given(case=operation.as_strategy(generation_mode=generation))
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def exercise(case: Any) -> None:
+            if generation is schemathesis.GenerationMode.POSITIVE:
+                case.call_and_validate(headers=AUTH)
+            else:
+                case.call_and_validate(headers=AUTH, checks=[not_a_server_error])
+
+        exercise()
+
+
+# -- `spanishgas serve`: uvicorn with two workers, one Prometheus exposition ----------------------------
+
+
+def test_spanishgas_serve_answers_with_two_workers_and_aggregates_metrics(
+    served: dict[str, Any], tmp_path: Path
+) -> None:
+    import sys
+    import urllib.error
+    import urllib.request
+
+    settings: Settings = served["settings"]
+    port = _free_port()
+    env = {
+        **os.environ,
+        "SPANISHGAS_PROFILE": "local",
+        "SPANISHGAS_DATA_ROOT": str(settings.data_root),
+        "SPANISHGAS_LAKE_URI": str(settings.lake_uri),
+        "SPANISHGAS_FEAST__LOCAL_DIR": str(settings.feast.local_dir),
+        "SPANISHGAS_MLFLOW_TRACKING_URI": str(settings.mlflow_tracking_uri),
+        "SPANISHGAS_MLFLOW_REGISTRY_URI": str(settings.mlflow_registry_uri),
+        "SPANISHGAS_API__API_KEYS": json.dumps([KEY]),
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    binary = str(Path(sys.executable).with_name("spanishgas"))
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(
+        [binary, "serve", "--port", str(port), "--workers", "2"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def get(path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+        request = urllib.request.Request(base + path, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                return reply.status, reply.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    try:
+        for _ in range(300):
+            try:
+                if get("/ready")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail(f"spanishgas serve did not become ready: {(tmp_path / 'serve.log').read_text()[-3000:]}")
+        customers = _some_customers(served, 20)
+        for customer in customers:
+            status, body = get(f"/score/{customer}", AUTH)
+            assert status == 200, body
+            assert json.loads(body)["churn_probability"] == pytest.approx(
+                served["batch"].loc[customer, "churn_probability"]
+            )
+        assert get(f"/score/{customers[0]}")[0] == 401
+        metrics = get("/metrics")[1]
+        # every worker's requests appear in one exposition
+        line = 'spanishgas_api_requests_total{method="GET",route="/score/{customer_id}",status="200"}'
+        counted = [float(x.rsplit(" ", 1)[1]) for x in metrics.splitlines() if x.startswith(line)]
+        assert counted == [float(len(customers))]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()

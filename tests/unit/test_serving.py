@@ -1,0 +1,154 @@
+"""Pure parts of the scoring service: payload validation, the scored-vector cache, value decoding,
+API-key checks and metric labels."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from pydantic import ValidationError
+
+pytestmark = pytest.mark.unit
+
+
+def test_what_if_payload_accepts_known_features_only_and_finite_values() -> None:
+    from spanishgas.serving.schemas import what_if_request_model
+
+    request_model = what_if_request_model(["x", "y"])
+    request = request_model.model_validate({"customer_id": "C00001", "features": {"x": 1.5, "y": None}})
+    assert request.feature_values() == {"x": 1.5, "y": None}
+    assert request_model.model_validate({"features": {"x": 2}}).feature_values() == {"x": 2.0}  # y left out
+    assert request_model.model_validate({}).feature_values() == {}
+    with pytest.raises(ValidationError):
+        request_model.model_validate_json('{"features": {"x": NaN}}')
+    with pytest.raises(ValidationError):
+        request_model.model_validate({"features": {"x": float("inf")}})
+    with pytest.raises(ValidationError):
+        request_model.model_validate({"features": {"x": 3.4028235677973366e38}})  # infinite in float32
+    with pytest.raises(ValidationError):
+        request_model.model_validate({"features": {"shoe_size": 42}})
+    with pytest.raises(ValidationError):
+        request_model.model_validate({"customer_id": "C1", "discount": 5})
+    with pytest.raises(ValidationError):
+        request_model.model_validate({"customer_id": "C 1"})
+
+
+def test_batch_payload_limit_is_in_the_schema() -> None:
+    from spanishgas.serving.schemas import batch_request_model
+
+    model = batch_request_model(3)
+    assert model.model_json_schema()["properties"]["customer_ids"]["maxItems"] == 3
+    model.model_validate({"customer_ids": ["C1", "C2", "C3"]})
+    with pytest.raises(ValidationError):
+        model.model_validate({"customer_ids": ["C1", "C2", "C3", "C4"]})
+    with pytest.raises(ValidationError):
+        model.model_validate({"customer_ids": []})
+
+
+@pytest.mark.parametrize(
+    ("customer_id", "ok"),
+    [("C00042", True), ("cust_42-b", True), ("C" * 64, True), ("C" * 65, False), ("-C1", False), ("C/1", False)],
+)
+def test_customer_id_pattern(customer_id: str, ok: bool) -> None:
+    from spanishgas.serving.schemas import CUSTOMER_ID_PATTERN
+
+    assert bool(re.fullmatch(CUSTOMER_ID_PATTERN, customer_id)) is ok
+
+
+def _scored(p: float):  # type: ignore[no-untyped-def]
+    from spanishgas.serving.schemas import Recommendation, Segment
+    from spanishgas.serving.service import ScoredVector
+
+    return ScoredVector(p, "low", False, Segment(id=0, name="s", archetype="default"), [], Recommendation(
+        action="no_offer", timing="none", offer_cost_eur=0, expected_margin_impact_eur=0, expected_monthly_loss_eur=0
+    ), [])  # fmt: skip
+
+
+def test_score_cache_keeps_the_most_recently_used_vectors() -> None:
+    from spanishgas.serving.service import ScoreCache
+
+    cache = ScoreCache(2)
+    cache.put(("v1", 1.0), _scored(0.1))
+    cache.put(("v1", 2.0), _scored(0.2))
+    assert cache.get(("v1", 1.0)).churn_probability == 0.1  # type: ignore[union-attr]
+    cache.put(("v1", 3.0), _scored(0.3))  # evicts (v1, 2.0), the least recently used
+    assert cache.get(("v1", 2.0)) is None and cache.get(("v1", 3.0)) is not None
+    assert (cache.hits, cache.misses) == (2, 1)
+    assert cache.get(("v2", 1.0)) is None  # another model version never shares an answer
+
+    off = ScoreCache(0)
+    off.put(("v1", 1.0), _scored(0.1))
+    assert off.get(("v1", 1.0)) is None
+
+
+def test_feast_values_decode_to_plain_python() -> None:
+    from feast.protos.feast.types.Value_pb2 import Null, Value
+
+    from spanishgas.serving.online import _python_value
+
+    assert _python_value(Value(double_val=2.5)) == 2.5
+    assert _python_value(Value(string_val="SME")) == "SME"
+    assert _python_value(Value(null_val=Null.NULL)) is None
+    assert _python_value(Value()) is None
+
+
+def test_api_key_check_accepts_any_configured_key_and_nothing_else() -> None:
+    from fastapi import HTTPException
+    from starlette.datastructures import State
+
+    from api.deps import check_api_key
+
+    class _App:
+        state = State({"api_keys": [b"one", b"two"]})
+
+    class _Request:
+        app = _App()
+
+    for good in ("one", "two"):
+        check_api_key(_Request(), good)  # type: ignore[arg-type]
+    for bad in (None, "", "on", "one ", "three"):
+        with pytest.raises(HTTPException) as err:
+            check_api_key(_Request(), bad)  # type: ignore[arg-type]
+        assert err.value.status_code == 401
+
+
+def test_metrics_label_routes_not_customers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spanishgas.serving.metrics import Metrics
+
+    # This process's own registry (other libraries loaded earlier in a test run may point the variable
+    # at their own multiprocess directory).
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    metrics = Metrics()
+    # Once Feast has been imported, prometheus_client keeps values in shared files keyed by name and
+    # labels, so earlier apps in the same test process may have counted the same series: compare deltas.
+    route = {"route": "/score/{customer_id}", "method": "GET"}
+    series = [
+        ("spanishgas_api_requests_total", {**route, "status": "200"}, 1.0),
+        ("spanishgas_api_request_seconds_bucket", {**route, "le": "0.0015"}, 1.0),
+        ("spanishgas_api_request_seconds_bucket", {**route, "le": "0.001"}, 0.0),
+        ("spanishgas_api_predictions_total", {"risk_tier": "high"}, 1.0),
+        ("spanishgas_api_score_cache_lookups_total", {"result": "hit"}, 1.0),
+        ("spanishgas_api_score_cache_lookups_total", {"result": "miss"}, 2.0),
+    ]
+
+    def value(name: str, labels: dict[str, str]) -> float:
+        return metrics.registry.get_sample_value(name, labels) or 0.0
+
+    # A child series reads its shared value when it is first created, so create them before reading.
+    metrics.requests.labels(route["route"], "GET", "200")
+    metrics.latency.labels(route["route"], "GET")
+    metrics.predictions.labels("high")
+    metrics.cache_lookups.labels("hit")
+    metrics.cache_lookups.labels("miss")
+    before = [value(name, labels) for name, labels, _ in series]
+    metrics.observe_request("/score/{customer_id}", "GET", 200, 0.0012)
+    metrics.prediction("high")
+    metrics.cache(hits=1, misses=2)
+    for (name, labels, delta), was in zip(series, before, strict=True):
+        assert value(name, labels) - was == delta, (name, labels)
+
+    body, content_type = metrics.exposition()
+    text = body.decode()
+    assert content_type.startswith("text/plain")
+    assert 'spanishgas_api_requests_total{method="GET",route="/score/{customer_id}",status="200"}' in text
+    assert 'spanishgas_api_score_cache_lookups_total{result="miss"}' in text
