@@ -112,20 +112,25 @@ def conform_to_contract(raw: DataFrame, contract: FileContract) -> DataFrame:
             checks.append((parsed[c.name] > F.lit(c.maximum), f"{c.name} above {c.maximum}"))
         if c.allowed:
             checks.append((~parsed[c.name].isin(list(c.allowed)), f"{c.name} not in the allowed values"))
-    reason: SparkColumn = F.lit(None).cast("string")
+    # Almost every row passes: one short-circuiting test decides that, and only failing rows walk the
+    # chain of checks to find their first reason (a third of bronze's transform time otherwise).
+    passes: SparkColumn = F.lit(True)
+    for condition, _ in checks:
+        passes = passes & ~F.coalesce(condition, F.lit(False))
+    first_failure: SparkColumn = F.lit(None).cast("string")
     for condition, label in reversed(checks):
-        reason = F.when(F.coalesce(condition, F.lit(False)), F.lit(label)).otherwise(reason)
+        first_failure = F.when(F.coalesce(condition, F.lit(False)), F.lit(label)).otherwise(first_failure)
+    reason = F.when(passes, F.lit(None).cast("string")).otherwise(first_failure)
     raw_cols = [F.coalesce(F.col(c.name), F.lit("")) for c in contract.columns]
     raw_text = F.concat_ws(",", *raw_cols)
     if EXTRA in raw.columns:
         raw_text = F.when(F.col(EXTRA).isNotNull(), F.concat_ws(",", raw_text, F.col(EXTRA))).otherwise(raw_text)
     if CORRUPT in raw.columns:
         raw_text = F.coalesce(F.col(CORRUPT), raw_text)
-    # one projection: Spark evaluates the shared reason once, and builds the raw text only for quarantined rows
     return raw.select(
         *[parsed[c.name].alias(c.name) for c in contract.columns],
         reason.alias(REASON),
-        F.when(reason.isNotNull(), raw_text).alias(RAW_TEXT),
+        F.when(passes, F.lit(None).cast("string")).otherwise(raw_text).alias(RAW_TEXT),
     )
 
 
@@ -268,6 +273,7 @@ class BronzeResult:
 
 def ingest(spark: SparkSession, lake: Lake, raw_dir: Path, run_id: str) -> BronzeResult:
     """Check, parse and write every delivered file under ``bronze/runs/<run_id>``; publish nothing yet."""
+    from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
     started = datetime.now(UTC)
@@ -291,30 +297,42 @@ def ingest(spark: SparkSession, lake: Lake, raw_dir: Path, run_id: str) -> Bronz
         by_table.setdefault(f.contract.name, []).append(f)
     for table, sources in by_table.items():
         t0 = time.perf_counter()
-        frames = [
-            with_ingestion_metadata(conform_to_contract(read_raw(spark, f), f.contract), run_id, f, started)
-            for f in sources
-        ]
+        frames, observed = [], {}
+        for f in sources:
+            frame = with_ingestion_metadata(conform_to_contract(read_raw(spark, f), f.contract), run_id, f, started)
+            # counted while the rows are written, so the large tables are not read a second time
+            observed[f.path.name] = Observation()
+            frames.append(
+                frame.observe(
+                    observed[f.path.name], F.count(F.lit(1)).alias("rows"), F.count(REASON).alias("quarantined")
+                )
+            )
         df = frames[0]
         for other in frames[1:]:
             df = df.unionByName(other)
         path = lake.table_path("bronze", run_id, table)
         # one pass over the raw file: every row lands in the table with its status; the quarantine folder
-        # then gets a copy of the few quarantined rows (a cheap filtered read of the Parquet just written)
+        # then gets a copy of the few quarantined rows
         df.write.mode("errorifexists").parquet(path)
         tables[table] = path
         written = spark.read.parquet(path)
-        counts = written.groupBy("_source_file", STATUS, REASON).count().collect()
-        if any(r[STATUS] == "quarantined" for r in counts):
-            written.filter(F.col(STATUS) == "quarantined").write.mode("errorifexists").parquet(
+        written_rows = written.count()  # from the files' footers
+        quarantined_rows = written.filter(F.col(STATUS) == "quarantined")
+        counts = quarantined_rows.groupBy("_source_file", REASON).count().collect()
+        if counts:
+            quarantined_rows.write.mode("errorifexists").parquet(
                 lake.path("bronze", "runs", run_id, "_quarantine", table)
             )
         seconds = round(time.perf_counter() - t0, 2)
+        seen = {name: obs.get for name, obs in observed.items()}
+        table_ok = written_rows == sum(v["rows"] for v in seen.values())
         for f in sources:
-            mine = [r for r in counts if r["_source_file"] == f.path.name]
-            accepted = sum(r["count"] for r in mine if r[STATUS] == "accepted")
-            reasons = {r[REASON]: r["count"] for r in mine if r[STATUS] == "quarantined"}
+            reasons = {r[REASON]: r["count"] for r in counts if r["_source_file"] == f.path.name}
             quarantined = sum(reasons.values())
+            accepted = seen[f.path.name]["rows"] - seen[f.path.name]["quarantined"]
+            reconciled = (
+                table_ok and quarantined == seen[f.path.name]["quarantined"] and accepted + quarantined == f.rows_in
+            )
             per_file[f.path.name] = {
                 "table": table,
                 "rows_in": f.rows_in,
@@ -325,7 +343,7 @@ def ingest(spark: SparkSession, lake: Lake, raw_dir: Path, run_id: str) -> Bronz
                 "bytes": f.size,
                 "schema": {c.name: c.type.value for c in f.contract.columns},
                 "seconds": seconds,
-                "status": "ok" if accepted + quarantined == f.rows_in else "row count mismatch",
+                "status": "ok" if reconciled else "row count mismatch",
             }
     manifest = {
         "layer": "bronze",

@@ -162,9 +162,6 @@ def conform_consumption(hourly: DataFrame, holidays: list[date], years: list[int
         "customer_id",
         local.alias("local_ts"),
         F.to_utc_timestamp(local.cast("timestamp"), LOCAL_TZ).alias("utc_ts"),
-        day.alias("local_date"),
-        F.trunc(day, "month").alias("month"),
-        F.hour(local).alias("hour"),
         tariff_period_expr(local, holidays).alias("tariff_period"),
         F.greatest(elec, F.lit(0.0)).alias("elec_kwh"),
         F.greatest(gas, F.lit(0.0)).alias("gas_m3"),
@@ -196,7 +193,10 @@ def monthly_consumption(clean_hourly: DataFrame) -> DataFrame:
     def period(p: int) -> Column:
         return F.sum(F.when(F.col("tariff_period") == p, F.col("elec_kwh")).otherwise(0.0))
 
-    return clean_hourly.groupBy("customer_id", "month").agg(
+    # the month is derived here rather than stored with every reading: a narrower hourly table is the
+    # cheapest part of silver to write
+    month = F.trunc(F.to_date("local_ts"), "month").alias("month")
+    return clean_hourly.groupBy("customer_id", month).agg(
         period(1).alias("elec_kwh_p1"),
         period(2).alias("elec_kwh_p2"),
         period(3).alias("elec_kwh_p3"),
