@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_etl.py --raw data/bench/raw     # an existing full-scale delivery
     .venv/bin/python benchmarks/bench_etl.py                           # generates one first (about 1 min)
+    .venv/bin/python benchmarks/bench_etl.py --raw ... --work data/bench   # keep the lake (feature store bench)
 
 The DuckDB reference computes the customer-month electricity/gas/tariff-period aggregation straight from
 the hourly CSV on 2 threads: the heaviest single piece of the pipeline, without validation or lineage.
@@ -59,9 +60,13 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=20_099)
     parser.add_argument("--driver-memory", default="8g")
     parser.add_argument("--skip-duckdb", action="store_true")
+    parser.add_argument(
+        "--work", type=Path, default=None, help="keep the lake here for later benchmarks (default: a temp dir)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    work = Path(tempfile.mkdtemp(prefix="sg-bench-etl-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="sg-bench-etl-"))
+    work.mkdir(parents=True, exist_ok=True)
     raw = args.raw
     if raw is None:
         from spanishgas.generator import GeneratorConfig, generate
@@ -104,7 +109,8 @@ def main() -> None:
     if not args.skip_duckdb:
         result["duckdb_reference_s"] = round(duckdb_reference(raw), 1)
     print(json.dumps(result))
-    shutil.rmtree(work, ignore_errors=True)
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
