@@ -4,6 +4,7 @@ handlers and the metrics middleware. ``uvicorn --factory api.main:create_app`` o
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -63,7 +64,7 @@ def create_app(
     app.include_router(score.build_router(what_if_feature_names(), settings.api.batch_max_customers))
     app.include_router(model.router)
     app.include_router(health.router)
-    _error_handlers(app)
+    _error_handlers(app, settings)
     app.add_middleware(RequestMetrics, metrics=metrics)
     return app
 
@@ -72,7 +73,7 @@ def _problem(status: int, detail: str, headers: dict[str, str] | None = None) ->
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
-def _error_handlers(app: FastAPI) -> None:
+def _error_handlers(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(CustomerNotFound)
     async def not_found(request: Request, exc: CustomerNotFound) -> JSONResponse:
         return _problem(404, str(exc))
@@ -87,7 +88,8 @@ def _error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OnlineStoreUnavailable)
     async def store_down(request: Request, exc: OnlineStoreUnavailable) -> JSONResponse:
-        return _problem(503, f"feature store unavailable, try again shortly ({exc})", {"Retry-After": "1"})
+        retry_after = str(max(1, math.ceil(settings.api.online_store_backoff_s)))
+        return _problem(503, f"feature store unavailable, try again shortly ({exc})", {"Retry-After": retry_after})
 
     @app.exception_handler(RequestValidationError)
     async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -95,6 +95,10 @@ class ApiSettings(BaseModel):
     batch_max_customers: int = 100
     # Bounded waits: a slow or stopped online store gives agents a 503 in well under a second.
     online_store_timeout_s: float = 0.25
+    online_store_backoff_s: float = Field(
+        default=1.0,
+        description="after a failed online read, answer 503 at once for this long instead of waiting again",
+    )
     feature_reader: Literal["auto", "feast", "redis"] = Field(
         default="auto", description="auto: Redis directly in the stack profile, the Feast SDK otherwise"
     )

@@ -3,7 +3,11 @@ API-key checks and metric labels."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -112,12 +116,9 @@ def test_api_key_check_accepts_any_configured_key_and_nothing_else() -> None:
         assert err.value.status_code == 401
 
 
-def test_metrics_label_routes_not_customers(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_metrics_label_routes_not_customers() -> None:
     from spanishgas.serving.metrics import Metrics
 
-    # This process's own registry (other libraries loaded earlier in a test run may point the variable
-    # at their own multiprocess directory).
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     metrics = Metrics()
     # Once Feast has been imported, prometheus_client keeps values in shared files keyed by name and
     # labels, so earlier apps in the same test process may have counted the same series: compare deltas.
@@ -152,3 +153,20 @@ def test_metrics_label_routes_not_customers(monkeypatch: pytest.MonkeyPatch) -> 
     assert content_type.startswith("text/plain")
     assert 'spanishgas_api_requests_total{method="GET",route="/score/{customer_id}",status="200"}' in text
     assert 'spanishgas_api_score_cache_lookups_total{result="miss"}' in text
+
+
+def test_metrics_keep_their_series_when_feast_sets_the_multiprocess_variable_later(tmp_path: Path) -> None:
+    """A single worker imports prometheus_client without the variable (values in memory); Feast sets it
+    on its first online read. The exposition must still show the API's series. A fresh interpreter,
+    because this test process may already have imported Feast."""
+    script = f"""
+import os
+from spanishgas.serving.metrics import Metrics
+metrics = Metrics()
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = {str(tmp_path)!r}  # what feast.metrics does on import
+metrics.observe_request("/score/{{customer_id}}", "GET", 200, 0.001)
+print(metrics.exposition()[0].decode())
+"""
+    env = {k: v for k, v in os.environ.items() if k.upper() != "PROMETHEUS_MULTIPROC_DIR"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env).stdout
+    assert 'spanishgas_api_requests_total{method="GET",route="/score/{customer_id}",status="200"} 1.0' in out

@@ -23,7 +23,13 @@ class Metrics:
     """The API's metrics in their own registry (several apps in one process, as in tests, do not clash)."""
 
     def __init__(self) -> None:
+        from prometheus_client import values
+
         self.registry = CollectorRegistry(auto_describe=True)
+        # prometheus_client chose where values live once, when it was imported: in memory, or in files under
+        # PROMETHEUS_MULTIPROC_DIR. Values in memory must be exposed from memory even if the variable
+        # appears later (Feast sets it when it first reads online features).
+        self._in_memory = values.ValueClass is values.MutexValue
         self._model_labels: tuple[str, str, str] | None = None
         r = self.registry
         self.requests = Counter(
@@ -102,7 +108,7 @@ class Metrics:
 
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition (every worker's, in multiprocess mode) and its content type."""
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if not self._in_memory and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import multiprocess
 
             registry = CollectorRegistry()

@@ -9,8 +9,9 @@ Two readers return the same vectors:
   response for the 76 features the API needs; this reader needs a tenth of that (docs/benchmarks.md).
   A parity test against the SDK guards the encoding across Feast upgrades.
 
-Both raise :class:`OnlineStoreUnavailable` when the store does not answer within the configured timeout,
-so the API can answer 503 instead of hanging.
+Both raise :class:`OnlineStoreUnavailable` when the store fails. The Redis reader also bounds every
+read by the configured timeout, so the API can answer 503 instead of hanging; the Feast SDK offers no
+such bound, so with the SDK reader a hung store holds the request.
 """
 
 from __future__ import annotations

@@ -188,6 +188,8 @@ class ScoringService:
         self.observer = observer  # metrics hooks (spanishgas.serving.metrics.Metrics) or None
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._store_down_until = 0.0  # monotonic time until which reads are refused without trying
+        self._store_down_reason = ""
         # Text fields of the profile (segment, province) ride along; everything else is a number.
         self._profile_fields = [f for f, kind in PROFILE_FIELDS.items() if kind == "string" and f in reader.features]
         self._numeric = [f for f in reader.features if f not in self._profile_fields]
@@ -196,16 +198,21 @@ class ScoringService:
 
     def load(self) -> bool:
         """Load the registered champion; False (with the reason kept) when there is none yet."""
+        from spanishgas.retention.scoring import EXPECTED_MARGIN_SOURCE
+
         try:
             served = self._load()
         except NoModel as exc:
             self.last_load_error = str(exc)
             return False
-        missing = [f for f in served.churn.features if f not in self.reader.features]
+        # Everything _compute looks up: the churn model's and the segment model's inputs, and the two
+        # columns the recommendation needs.
+        needed = [*served.churn.features, *served.segments.features, EXPECTED_MARGIN_SOURCE, "months_to_renewal"]
+        missing = [f for f in dict.fromkeys(needed) if f not in self.reader.features]
         if missing:
             self.last_load_error = (
-                f"model {served.name} v{served.version} needs features the feature service "
-                f"{CALL_CENTER_SERVICE} does not serve: {missing[:5]}"
+                f"model {served.name} v{served.version} (segments v{served.segment_version}) needs features "
+                f"the feature service {CALL_CENTER_SERVICE} does not serve: {missing[:5]}"
             )
             log.error(self.last_load_error)
             return False
@@ -342,10 +349,17 @@ class ScoringService:
         return answer.model_copy(update={"what_if": True})
 
     def _read(self, customer_ids: list[str]) -> list[OnlineVector]:
+        # The route runs on the event loop: while the store is down, only one request per back-off
+        # period waits for the timeout; the others are refused at once instead of queueing behind it.
+        if time.monotonic() < self._store_down_until:
+            raise OnlineStoreUnavailable(f"{self._store_down_reason}; not retried for a moment")
         started = time.perf_counter()
         try:
             return self.reader.read(customer_ids)
-        except OnlineStoreUnavailable:
+        except OnlineStoreUnavailable as exc:
+            self._store_down_until = time.monotonic() + self.settings.api.online_store_backoff_s
+            self._store_down_reason = str(exc)
+            log.warning("online store read failed: %s", exc, exc_info=exc.__cause__)
             if self.observer is not None:
                 self.observer.online_store_error()
             raise
