@@ -19,19 +19,32 @@ from spanishgas.settings import Settings
 pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.slow]
 
 
+def _data_rows(path: Path) -> int:
+    """Rows of a delivered file counted the plain way (not bronze's way): JSON records, or CSV lines that
+    are not blank, less the header."""
+    if path.suffix == ".json":
+        return len(json.loads(path.read_text(encoding="utf-8")))
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return sum(1 for line in fh if line.strip("\r\n")) - 1
+
+
 def test_every_row_of_every_file_is_accounted_for(spark, small_lake, small_delivery) -> None:  # type: ignore[no-untyped-def]
     bronze = small_lake["bronze"]
-    _, truth = small_delivery
+    raw, truth = small_delivery
     planted = json.loads((truth / "generator_manifest.json").read_text())["report"]["files"]
+    # rows in the written bronze tables (accepted and quarantined alike), per source file
+    written: dict[str, int] = {}
+    for path in bronze["tables"].values():
+        for row in spark.read.parquet(path).groupBy("_source_file").count().collect():
+            written[row["_source_file"]] = row["count"]
     for name, f in bronze["files"].items():
-        assert f["rows_in"] == f["rows_accepted"] + f["rows_quarantined"], name
+        rows = _data_rows(raw / name)
+        assert written[name] == rows == f["rows_in"] == f["rows_accepted"] + f["rows_quarantined"], name
         assert f["sha256"] == planted[name]["sha256"]  # the file bronze read is the file delivered, untouched
     prices = bronze["files"]["price_history.csv"]
     assert (
         prices["quarantined_by_reason"].get("missing customer_id") == planted["price_history.csv"]["blank_customer_id"]
     )
-    hourly = spark.read.parquet(bronze["tables"]["consumption_hourly"])
-    assert hourly.count() == bronze["files"]["consumption_hourly_2024.csv"]["rows_in"]
     # silver drops exactly the planted duplicate readings
     silver = small_lake["silver"]
     dupes = planted["consumption_hourly_2024.csv"]["duplicates"]
@@ -107,3 +120,31 @@ def test_a_renamed_column_stops_the_run_and_publishes_nothing(spark, small_deliv
     with pytest.raises(DeliveryError, match=r"customer_contracts\.csv: missing column\(s\) next_renewal_date"):
         pipeline.run_bronze(settings, raw_dir=drop, spark=spark)
     assert Lake(spark, str(settings.lake_uri)).published_runs("bronze") == []
+
+
+def test_rows_that_do_not_reconcile_fail_the_run_and_publish_nothing(  # type: ignore[no-untyped-def]
+    spark, small_delivery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file whose raw row count disagrees with what Spark read (here: one row more in the raw count)
+    fails the run naming the file, leaves a manifest that says so, and publishes nothing."""
+    from spanishgas.etl import bronze
+
+    real = bronze.fingerprint
+
+    def one_row_more(raw: bronze.RawFile, *args: object, **kwargs: object) -> None:
+        real(raw, *args, **kwargs)  # type: ignore[arg-type]
+        if raw.path.name == "churn_label.csv":
+            raw.rows_in += 1
+
+    monkeypatch.setattr(bronze, "fingerprint", one_row_more)
+    raw, _ = small_delivery
+    settings = Settings(lake_uri=str(tmp_path / "lake"), gx_root=tmp_path / "gx")
+    with pytest.raises(DeliveryError, match=r"rows do not reconcile, nothing published \(churn_label.csv"):
+        pipeline.run_bronze(settings, raw_dir=raw, spark=spark)
+    lake = Lake(spark, str(settings.lake_uri))
+    assert lake.published_runs("bronze") == []
+    (manifest_path,) = (tmp_path / "lake" / "bronze" / "runs").glob("*/_manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["status"] == "failed"
+    assert manifest["files"]["churn_label.csv"]["status"] == "row count mismatch"
+    assert manifest["files"]["customer_attributes.csv"]["status"] == "ok"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -177,12 +178,37 @@ def check_header(raw: RawFile) -> None:
         header = fh.readline().strip("\r\n")
     raw.header = [h.strip() for h in header.split(",")]
     missing = [c for c in raw.contract.required_columns if c not in raw.header]
+    unexpected = [h for h in raw.header if h not in raw.contract.column_names]
     if missing:
-        unexpected = [h for h in raw.header if h not in raw.contract.column_names]
         hint = f"; unexpected column(s): {', '.join(unexpected)}" if unexpected else ""
         raise DeliveryError(f"{raw.path.name}: missing column(s) {', '.join(missing)}{hint}")
+    # An optional column may be absent and an extra one ignored, but both at once is most likely a rename,
+    # which would otherwise turn the optional column into nulls without a word.
+    absent = [c for c in raw.contract.column_names if c not in raw.header]
+    if absent and unexpected:
+        raise DeliveryError(
+            f"{raw.path.name}: unexpected column(s) {', '.join(unexpected)} and missing optional column(s) "
+            f"{', '.join(absent)}: renamed? Deliver the contracted names (spanishgas contracts)"
+        )
     if raw.rows_in == 0:
         raise DeliveryError(f"{raw.path.name} has a header but no rows")
+
+
+# A line terminator followed by another one: the start of a blank line (LF or CRLF files).
+_BLANK_LINE = re.compile(rb"\n(?=\r?\n)")
+
+
+def _blank_lines(joined: bytes, carried: int) -> int:
+    """Blank lines whose terminator ends after the first ``carried`` bytes (those were counted with the
+    previous block). Overlapping runs count one each, which ``bytes.count`` would not."""
+    if b"\n\n" not in joined and b"\n\r\n" not in joined:
+        return 0  # the usual case: no regex pass over the block
+    count = 0
+    for match in _BLANK_LINE.finditer(joined):
+        start = match.start()
+        end = start + (2 if joined[start + 1 : start + 2] == b"\r" else 1)
+        count += end >= carried
+    return count
 
 
 def fingerprint(raw: RawFile, chunk: int = 1 << 24) -> None:
@@ -197,9 +223,10 @@ def fingerprint(raw: RawFile, chunk: int = 1 << 24) -> None:
             digest.update(block)
             size += len(block)
             lines += block.count(b"\n")
+            # two bytes of the previous block, so a blank line split across the boundary is seen
             joined = carry + block
-            blank += joined.count(b"\n\n") + joined.count(b"\n\r\n")
-            carry = block[-2:]
+            blank += _blank_lines(joined, len(carry))
+            carry = joined[-2:]
             last = block[-1:]
     if size and last != b"\n":
         lines += 1
@@ -316,7 +343,7 @@ def ingest(spark: SparkSession, lake: Lake, raw_dir: Path, run_id: str) -> Bronz
         df.write.mode("errorifexists").parquet(path)
         tables[table] = path
         written = spark.read.parquet(path)
-        written_rows = written.count()  # from the files' footers
+        written_rows = written.count()  # no column is decoded for a count
         quarantined_rows = written.filter(F.col(STATUS) == "quarantined")
         counts = quarantined_rows.groupBy("_source_file", REASON).count().collect()
         if counts:
@@ -324,14 +351,16 @@ def ingest(spark: SparkSession, lake: Lake, raw_dir: Path, run_id: str) -> Bronz
                 lake.path("bronze", "runs", run_id, "_quarantine", table)
             )
         seconds = round(time.perf_counter() - t0, 2)
-        seen = {name: obs.get for name, obs in observed.items()}
-        table_ok = written_rows == sum(v["rows"] for v in seen.values())
+        # Spark answers {} for an observation whose step never ran: that file is then not reconciled.
+        seen = {name: (obs.get.get("rows", -1), obs.get.get("quarantined", -1)) for name, obs in observed.items()}
+        table_ok = written_rows == sum(rows for rows, _ in seen.values())
         for f in sources:
             reasons = {r[REASON]: r["count"] for r in counts if r["_source_file"] == f.path.name}
             quarantined = sum(reasons.values())
-            accepted = seen[f.path.name]["rows"] - seen[f.path.name]["quarantined"]
+            rows, observed_quarantined = seen[f.path.name]
+            accepted = rows - observed_quarantined
             reconciled = (
-                table_ok and quarantined == seen[f.path.name]["quarantined"] and accepted + quarantined == f.rows_in
+                rows >= 0 and table_ok and quarantined == observed_quarantined and accepted + quarantined == f.rows_in
             )
             per_file[f.path.name] = {
                 "table": table,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from spanishgas.contracts import CONSUMPTION_HOURLY, COSTS_BY_PROVINCE
+from spanishgas.contracts import CHURN_LABEL, CONSUMPTION_HOURLY, COSTS_BY_PROVINCE
 from spanishgas.etl.bronze import DeliveryError, RawFile, check_header, conform_to_contract, find_raw_files, fingerprint
 
 
@@ -124,3 +124,36 @@ def test_fingerprint_counts_data_rows_independently_of_spark(tmp_path: Path) -> 
     fingerprint(raw)
     assert raw.rows_in == 2
     assert len(raw.sha256) == 64 and raw.size == path.stat().st_size
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("body", "rows"),
+    [
+        (b"a,b,1,2\n\n\n\nc,d,3,4\n", 2),  # a run of blank lines: each one counts
+        (b"a,b,1,2\r\n\r\n\r\nc,d,3,4", 2),  # the same with CRLF, no final newline
+        (b"a,b,1,2\n\nc,d,3,4\n\n", 2),
+        (b"a,b,1,2\nc,d,3,4", 2),
+    ],
+)
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 1 << 24])  # blank lines split across read blocks
+def test_fingerprint_counts_rows_around_blank_lines_in_any_block_size(
+    tmp_path: Path, body: bytes, rows: int, chunk: int
+) -> None:
+    path = tmp_path / "consumption_hourly_2024.csv"
+    path.write_bytes(b"customer_id,timestamp,consumption_elec_kwh,consumption_gas_m3\n" + body)
+    raw = RawFile(path=path, contract=CONSUMPTION_HOURLY)
+    fingerprint(raw, chunk=chunk)
+    assert raw.rows_in == rows
+
+
+@pytest.mark.unit
+def test_a_renamed_optional_column_fails_naming_both_names(tmp_path: Path) -> None:
+    optional = next(c for c in CHURN_LABEL.column_names if c not in CHURN_LABEL.required_columns)
+    header = [("label_day" if c == optional else c) for c in CHURN_LABEL.column_names]
+    path = tmp_path / "churn_label.csv"
+    path.write_text(",".join(header) + "\n" + ",".join("x" for _ in header) + "\n")
+    raw = RawFile(path=path, contract=CHURN_LABEL)
+    fingerprint(raw)
+    with pytest.raises(DeliveryError, match=f"churn_label.csv.*label_day.*{optional}"):
+        check_header(raw)

@@ -17,6 +17,7 @@ from spanishgas.etl.silver import (
     customer_month,
     dedupe_entity,
     dst_days,
+    monthly_consumption,
 )
 
 pytestmark = pytest.mark.spark
@@ -213,3 +214,26 @@ def test_intents_follow_priority(spark) -> None:  # type: ignore[no-untyped-def]
         "renewal",
         "other",
     ]
+
+
+def test_monthly_consumption_splits_at_the_local_month_boundary(spark) -> None:  # type: ignore[no-untyped-def]
+    rows = [
+        ("C1", dt.datetime(2024, 1, 31, 23), 2.0, 0.5),  # Wednesday 23:00 local: standard, January
+        ("C1", dt.datetime(2024, 2, 1, 0), 1.0, 0.0),  # Thursday 00:00 local (still January in UTC): off-peak
+        ("C1", dt.datetime(2024, 2, 1, 10), 3.0, -0.2),  # peak; negative gas set to 0 and counted
+    ]
+    hourly = spark.createDataFrame(
+        rows, "customer_id string, timestamp timestamp_ntz, consumption_elec_kwh double, consumption_gas_m3 double"
+    )
+    clean = conform_consumption(hourly, sorted(national_holidays([2024])), [2024])
+    out = monthly_consumption(clean)
+    expected = spark.createDataFrame(
+        [
+            ("C1", dt.date(2024, 1, 1), 0.0, 2.0, 0.0, 2.0, 0.5, 5.5, 0, 0, 1, 2.0),
+            ("C1", dt.date(2024, 2, 1), 3.0, 0.0, 1.0, 4.0, 0.0, 0.0, 0, 1, 2, 3.0),
+        ],
+        "customer_id string, month date, elec_kwh_p1 double, elec_kwh_p2 double, elec_kwh_p3 double, "
+        "elec_kwh double, gas_m3 double, gas_kwh double, negative_elec_hours long, negative_gas_hours long, "
+        "hours_metered long, elec_kwh_max_hour double",
+    )
+    assertDataFrameEqual(out, expected, checkRowOrder=False)
