@@ -3,7 +3,7 @@ customers table): connections, database creation, and replacing a table in one t
 
 from __future__ import annotations
 
-import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
@@ -88,7 +88,7 @@ def replace_table(
         if index_columns:
             cur.execute(
                 sql.SQL("CREATE INDEX {} ON {} ({})").format(
-                    ident(f"{table}_{int(time.time())}_idx"),
+                    ident(f"{table}_{uuid.uuid4().hex[:12]}_idx"),  # unique even for loads in the same second
                     ident(staging),
                     sql.SQL(", ").join(ident(c) for c in index_columns),
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -57,7 +58,11 @@ def test_training_logs_lineage_metrics_plots_and_a_challenger(trained: dict[str,
     version = client.get_model_version_by_alias(settings.model.registered_name, "challenger")
     assert str(version.version) == report.model_version
     assert version.tags["gold_run_id"] == report.gold_run_id
-    # The split is forward in time with gaps, and the tuning really ran.
+    # The split is forward in time with a label horizon between periods, and the tuning really ran.
+    periods = {k: [date.fromisoformat(d) for d in v.split(" ")[0].split("..")] for k, v in report.split.items()}
+    horizon = timedelta(days=settings.label_horizon_days)
+    assert periods["train"][1] + horizon <= periods["validation"][0]
+    assert periods["validation"][1] + horizon <= periods["test"][0]
     assert report.tuning["trials_complete"] + report.tuning["trials_pruned"] == TRIALS
     # the threshold was chosen on validation for the configured recall
     assert report.validation["recall_at_threshold"] >= settings.model.recall_target and 0 <= report.threshold <= 1
@@ -160,8 +165,20 @@ def test_promotion_gate_accepts_better_refuses_worse_and_rollback_restores(train
     better = train(settings, "E5", TRIALS, data=data)
     assert promote(settings, rows, floor=floor).promoted
     assert alias_version(settings, "champion") == better.model_version
+    # Promoting the champion again moves nothing and must not make rollback a no-op.
+    again = promote(settings, rows, floor=floor)
+    assert any("already the champion" in r for r in again.reasons)
     outcome = rollback(settings, reason="test")
     assert outcome == {"from_version": better.model_version, "to_version": first, "reason": "test"}
+    assert alias_version(settings, "champion") == first
+
+    # A challenger on another feature set is judged against the champion on the same rows.
+    other = train(settings, "E0", 2)
+    verdict = promote(settings, gate_rows(settings, "E0"), floor=floor)
+    assert verdict.challenger == other.model_version
+    assert {"challenger_pr_auc", "champion_pr_auc", "baseline_lr_pr_auc"} <= set(verdict.figures)
+    if verdict.promoted:
+        rollback(settings, reason="test: restore")
     assert alias_version(settings, "champion") == first
 
 

@@ -250,14 +250,31 @@ def _gold_features(settings: Settings) -> pd.DataFrame:
     return lake.read_table("gold", lake.latest_run("gold"), "customer_features_asof").to_pandas()
 
 
+def _offline_store_rows(settings: Settings) -> int:
+    """Rows the offline store itself holds (the Parquet file, or the Postgres table)."""
+    if settings.profile == "local":
+        import pyarrow.parquet as pq
+
+        from spanishgas.feature_store.offline import local_features_path
+
+        return pq.read_metadata(local_features_path(settings)).num_rows
+    from psycopg2 import sql
+
+    from spanishgas.postgres import transaction
+
+    with transaction(settings, settings.feast.database) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(settings.feast.offline_table)))
+        return int(cur.fetchone()[0])
+
+
 def test_load_is_idempotent_and_training_set_matches_gold(loaded_store: tuple[Settings, Any]) -> None:
     from spanishgas.feature_store.offline import load_offline
     from spanishgas.feature_store.store import materialize, training_entities, training_set
 
     settings, store = loaded_store
-    again = load_offline(settings)  # same gold run: same table
+    again = load_offline(settings)  # same gold run: the store holds the same rows, not twice as many
     gold = _gold_features(settings)
-    assert again.rows == len(gold)
+    assert _offline_store_rows(settings) == again.rows == len(gold)
     entities = training_entities(settings)
     frame = training_set(settings, entities, store=store)
     assert len(frame) == len(entities) and frame["label"].sum() == entities["label"].sum()

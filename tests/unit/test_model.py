@@ -188,3 +188,15 @@ def test_reason_contributions_explain_the_trees_that_score() -> None:
     model = ChurnModel(pipe, Calibrator("platt").fit(rng.random(50), rng.integers(0, 2, 50)), features, 0.5, {})
     contributions, bias = model.contributions(x[:200])
     np.testing.assert_allclose(contributions.sum(axis=1) + bias, _logit(model.raw_scores(x[:200])), atol=1e-4)
+
+
+def test_the_split_uses_the_horizon_the_rows_were_labelled_with() -> None:
+    from spanishgas.model.split import SplitError
+    from spanishgas.model.train import label_horizon
+    from spanishgas.settings import Settings
+
+    settings = Settings()
+    rows = pd.DataFrame({"horizon_days": [settings.label_horizon_days] * 3})
+    assert label_horizon(settings, rows) == settings.label_horizon_days
+    with pytest.raises(SplitError, match="labelled with horizon"):
+        label_horizon(settings, rows.assign(horizon_days=settings.label_horizon_days + 30))

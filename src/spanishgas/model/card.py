@@ -65,7 +65,8 @@ def model_card(settings: Settings, model: ChurnModel, report: TrainReport) -> st
             f"The generator's exact probabilities reach PR-AUC {report.truth['truth_pr_auc']:.4f} and ROC-AUC "
             f"{report.truth['truth_roc_auc']:.4f} on the same rows: the model gets "
             f"{report.truth['pr_auc_vs_truth']:.1%} and {report.truth['roc_auc_vs_truth']:.1%} of them. A model",
-            "above the truth would be leaking; training refuses to finish if it is.",
+            "clearly above the truth (more than two standard errors) would be leaking; training refuses to "
+            "finish if it is.",
         ]
     lines += [
         "",

@@ -282,7 +282,9 @@ def promote(settings: Settings, rows: GateRows, floor: float | None = None, reas
         reasons.append(f"floor set to {floor} by the operator (configured {settings.model.pr_auc_floor})")
     if reason:
         reasons.append(f"operator's reason: {reason}")
-    if ok:
+    if ok and champion_version == challenger.version:
+        reasons.append(f"v{challenger.version} is already the champion: nothing moved")
+    elif ok:
         client.set_registered_model_alias(name, CHAMPION, challenger.version)
         history = _history(client, name)
         client.set_registered_model_tag(name, HISTORY_TAG, json.dumps([*history, challenger.version]))

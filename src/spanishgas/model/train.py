@@ -30,7 +30,7 @@ from spanishgas.model.metrics import (
     ranking_metrics,
     threshold_at_recall,
 )
-from spanishgas.model.split import TimeSplit, split_frame, time_split
+from spanishgas.model.split import SplitError, TimeSplit, split_frame, time_split
 
 if TYPE_CHECKING:
     from spanishgas.settings import Settings
@@ -70,15 +70,29 @@ class TrainReport:
     model_version: str = ""
 
 
-def load_training_data(settings: Settings, experiment: str) -> TrainingData:
-    """Gold's labelled rows joined with the experiment's feature service, point in time."""
+def load_training_data(settings: Settings, experiment: str, service: str | None = None) -> TrainingData:
+    """Gold's labelled rows joined with the experiment's feature service (or ``service``), point in time."""
     from spanishgas.feature_store.store import get_store, training_entities, training_set
 
-    service = experiment_service_name(experiment)
+    service = service or experiment_service_name(experiment)
     entities = training_entities(settings)
     frame = training_set(settings, entities, service, store=get_store(settings))
     frame["as_of_date"] = pd.to_datetime(frame["as_of_date"]).dt.date
     return TrainingData(frame, experiment_features(experiment), experiment, service, entities.attrs["gold_run_id"])
+
+
+def label_horizon(settings: Settings, frame: pd.DataFrame) -> int:
+    """The label horizon the rows were built with, which the split's gaps must cover. Gold records it
+    with every row; a mismatch with the settings fails here rather than letting labels overlap."""
+    if "horizon_days" not in frame.columns:
+        return settings.label_horizon_days
+    horizons = sorted({int(h) for h in frame["horizon_days"].dropna().unique()})
+    if horizons != [settings.label_horizon_days]:
+        raise SplitError(
+            f"the training rows were labelled with horizon(s) {horizons} days but the settings say "
+            f"{settings.label_horizon_days} (SPANISHGAS_LABEL_HORIZON_DAYS): rebuild gold or fix the setting"
+        )
+    return settings.label_horizon_days
 
 
 def choose_calibration(raw: np.ndarray, y: np.ndarray, groups: np.ndarray) -> str:
@@ -228,7 +242,7 @@ def train(
     experiment = experiment or settings.model.experiment
     data = data or load_training_data(settings, experiment)
     split = time_split(
-        sorted(data.frame["as_of_date"].unique()), settings.label_horizon_days, settings.model.validation_dates
+        sorted(data.frame["as_of_date"].unique()), label_horizon(settings, data.frame), settings.model.validation_dates
     )
     model, report, scores = fit_churn_model(data, split, settings, trials or settings.model.trials)
     _, test = split_frame(data.frame, split)[1:]
@@ -271,12 +285,16 @@ def report_dict(report: TrainReport) -> dict[str, Any]:
 
 def gate_rows(settings: Settings, experiment: str) -> Any:
     """The challenger's training period and forward test rows, rebuilt from the feature store, for the
-    promotion gate (with the ground truth's PR-AUC on the test rows when the data are generated)."""
+    promotion gate (with the ground truth's PR-AUC on the test rows when the data are generated).
+
+    The rows carry every model feature (the entity rows are the experiment's either way), so a champion
+    trained on another experiment set can be scored on them too."""
+    from spanishgas.feature_store.definitions import MODEL_SERVICE
     from spanishgas.model.registry import GateRows
 
-    data = load_training_data(settings, experiment)
+    data = load_training_data(settings, experiment, service=MODEL_SERVICE)
     split = time_split(
-        sorted(data.frame["as_of_date"].unique()), settings.label_horizon_days, settings.model.validation_dates
+        sorted(data.frame["as_of_date"].unique()), label_horizon(settings, data.frame), settings.model.validation_dates
     )
     train_rows, _, test_rows = split_frame(data.frame, split)
     p_true = truth_on(settings, test_rows)
