@@ -283,5 +283,30 @@ def test_load_is_idempotent_and_training_set_matches_gold(loaded_store: tuple[Se
     assert len(merged) == len(frame)
     for name in feature_names():
         pd.testing.assert_series_equal(merged[name], merged[f"{name}_gold"], check_names=False)
-    # nothing new to materialize: the incremental run does no work
+    # a new load (here of the same run) is copied again in full once; after that there is nothing to do
+    assert materialize(settings, store=store).feature_views != []
     assert materialize(settings, store=store).feature_views == []
+
+
+def test_a_corrected_load_reaches_the_online_store(loaded_store: tuple[Settings, Any]) -> None:
+    """A gold run that rewrites snapshots already materialized (same dates, new values) must not leave
+    the old values online: incremental materialization alone would see nothing new to copy."""
+    from dataclasses import replace
+
+    from spanishgas.feature_store.offline import last_load, read_gold_features, record_load, write_offline_table
+    from spanishgas.feature_store.store import materialize, online_features
+
+    settings, store = loaded_store
+    _, table = read_gold_features(settings)
+    frame = table.to_pandas()
+    latest = frame["event_timestamp"].max()
+    customer = sorted(frame.loc[frame["event_timestamp"] == latest, "customer_id"])[0]
+    name = next(f for f in feature_names() if pd.api.types.is_float_dtype(frame[f]))
+    before = online_features(store, [customer], "call_center_v1")[customer][name]
+    corrected = 12345.5
+    assert before != corrected
+    frame.loc[(frame["customer_id"] == customer) & (frame["event_timestamp"] == latest), name] = corrected
+    write_offline_table(settings, pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False))
+    record_load(settings, replace(last_load(settings), loaded_at=datetime.now(UTC).isoformat()))
+    materialize(settings, store=store)
+    assert online_features(store, [customer], "call_center_v1")[customer][name] == corrected

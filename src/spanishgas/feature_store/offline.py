@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 GOLD_TABLE = "customer_features_asof"
 LOAD_LOG_TABLE = "feature_load_log"
+MATERIALIZED_TABLE = "feature_materialized_load"  # the load the online store reflects (one row)
+MATERIALIZED_FILE = "materialized_load.json"
 
 
 class FeatureLoadError(RuntimeError):
@@ -129,7 +131,7 @@ def load_offline(settings: Settings, gold_run: str | None = None) -> LoadReport:
         seconds=round(time.perf_counter() - started, 2),
         loaded_at=datetime.now(UTC).isoformat(),
     )
-    _record(settings, report)
+    record_load(settings, report)
     return report
 
 
@@ -173,7 +175,8 @@ def _write_local(settings: Settings, table: pa.Table) -> Path:
     return path
 
 
-def _record(settings: Settings, report: LoadReport) -> None:
+def record_load(settings: Settings, report: LoadReport) -> None:
+    """Append a load to the profile's load log (what :func:`last_load` reads)."""
     if settings.profile == "local":
         path = local_report_path(settings)
         staging = path.with_suffix(".tmp")
@@ -188,6 +191,43 @@ def _record(settings: Settings, report: LoadReport) -> None:
         cur.execute(
             f"INSERT INTO {LOAD_LOG_TABLE} (gold_run_id, report) VALUES (%s, %s)",
             (report.gold_run_id, json.dumps(asdict(report))),
+        )
+
+
+def materialized_load(settings: Settings) -> dict[str, str] | None:
+    """The load the online store was last materialized from: its ``loaded_at`` and ``last_event``
+    (None when not recorded)."""
+    if settings.profile == "local":
+        path = Path(str(settings.feast.local_dir)) / MATERIALIZED_FILE
+        return json.loads(path.read_text()) if path.is_file() else None
+    with transaction(settings, settings.feast.database) as conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s)", (MATERIALIZED_TABLE,))
+        row = cur.fetchone()
+        if row is None or row[0] is None:
+            return None
+        cur.execute(f"SELECT loaded_at, last_event FROM {MATERIALIZED_TABLE} WHERE id = 1")
+        row = cur.fetchone()
+        return None if row is None else {"loaded_at": str(row[0]), "last_event": str(row[1])}
+
+
+def record_materialized_load(settings: Settings, report: LoadReport) -> None:
+    """Remember which load the online store now reflects."""
+    if settings.profile == "local":
+        path = Path(str(settings.feast.local_dir)) / MATERIALIZED_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_suffix(".tmp")
+        staging.write_text(json.dumps({"loaded_at": report.loaded_at, "last_event": report.last_event}))
+        os.replace(staging, path)
+        return
+    with transaction(settings, settings.feast.database) as conn, conn.cursor() as cur:
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {MATERIALIZED_TABLE} (id int PRIMARY KEY, loaded_at text NOT NULL,"
+            " last_event text NOT NULL)"
+        )
+        cur.execute(
+            f"INSERT INTO {MATERIALIZED_TABLE} (id, loaded_at, last_event) VALUES (1, %s, %s) ON CONFLICT (id)"
+            " DO UPDATE SET loaded_at = EXCLUDED.loaded_at, last_event = EXCLUDED.last_event",
+            (report.loaded_at, report.last_event),
         )
 
 

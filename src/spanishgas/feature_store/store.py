@@ -14,7 +14,12 @@ from spanishgas.feature_store.definitions import (
     TIMESTAMP_FIELD,
     build_definitions,
 )
-from spanishgas.feature_store.offline import ensure_database, last_load
+from spanishgas.feature_store.offline import (
+    ensure_database,
+    last_load,
+    materialized_load,
+    record_materialized_load,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,11 +78,17 @@ def materialize(
 
     Incremental by default: each view continues from where its last materialization ended (or from
     one TTL before the newest loaded snapshot the first time) up to just after the newest snapshot.
-    The data describe past months, so "now" is not a useful end: the newest loaded snapshot is.
+    The data describe past months, so "now" is not a useful end: the newest loaded snapshot is. After a
+    new load (a corrected gold run may rewrite snapshots Feast already copied), the whole TTL window is
+    copied again, so the online store never keeps values the offline store no longer has. Redis keeps a
+    value whose snapshot time is not newer than the stored one, so when a load ends no later than the
+    one materialized before (a correction, not a new month), the customers' Redis rows are cleared first:
+    the API answers "no features" until the copy finishes (seconds; docs/feature_store.md).
     """
     store = store or get_store(settings)
+    load = last_load(settings)
     if end is None:
-        end = datetime.fromisoformat(last_load(settings).last_event) + timedelta(seconds=1)
+        end = datetime.fromisoformat(load.last_event) + timedelta(seconds=1)
     end = _utc(end)
     ttl = timedelta(days=settings.feast.ttl_days)
     started = time.perf_counter()
@@ -87,18 +98,34 @@ def materialize(
         done = [v.name for v in views]
         first = _utc(start)
     else:
+        before = materialized_load(settings)
+        reloaded = before is None or before["loaded_at"] != load.loaded_at
+        if reloaded and before is not None and load.last_event <= before["last_event"]:
+            clear_online_store(settings, store)
         # Group views by their start so views that share one go through a single call.
         by_start: dict[datetime, list[str]] = {}
         for view in views:
             intervals = view.materialization_intervals
-            view_start = max(_utc(i[1]) for i in intervals) if intervals else end - ttl - timedelta(seconds=1)
+            continues = intervals and not reloaded
+            view_start = max(_utc(i[1]) for i in intervals) if continues else end - ttl - timedelta(seconds=1)
             if view_start < end:
                 by_start.setdefault(view_start, []).append(view.name)
         for view_start, names in sorted(by_start.items()):
             store.materialize(view_start, end, feature_views=names)
         done = [n for names in by_start.values() for n in names]
         first = min(by_start) if by_start else end
+    record_materialized_load(settings, load)
     return MaterializeReport(first.isoformat(), end.isoformat(), done, round(time.perf_counter() - started, 2))
+
+
+def clear_online_store(settings: Settings, store: FeatureStore) -> None:
+    """Remove every customer's online rows where a rewrite with the same snapshot times would be ignored
+    (Redis). SQLite replaces rows on write, so the local profile needs nothing."""
+    if settings.profile == "local":
+        return
+    from feast.infra.online_stores.redis import RedisOnlineStore
+
+    RedisOnlineStore().delete_entity_values(store.config, [JOIN_KEY])
 
 
 def training_set(
