@@ -175,13 +175,18 @@ def _write_local(settings: Settings, table: pa.Table) -> Path:
     return path
 
 
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Replace a small JSON file atomically: readers see the old content or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_suffix(".tmp")
+    staging.write_text(json.dumps(data, indent=2))
+    os.replace(staging, path)
+
+
 def record_load(settings: Settings, report: LoadReport) -> None:
     """Append a load to the profile's load log (what :func:`last_load` reads)."""
     if settings.profile == "local":
-        path = local_report_path(settings)
-        staging = path.with_suffix(".tmp")
-        staging.write_text(json.dumps(asdict(report), indent=2))
-        os.replace(staging, path)
+        _write_json(local_report_path(settings), asdict(report))
         return
     with transaction(settings, settings.feast.database) as conn, conn.cursor() as cur:
         cur.execute(
@@ -214,10 +219,7 @@ def record_materialized_load(settings: Settings, report: LoadReport) -> None:
     """Remember which load the online store now reflects."""
     if settings.profile == "local":
         path = Path(str(settings.feast.local_dir)) / MATERIALIZED_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_suffix(".tmp")
-        staging.write_text(json.dumps({"loaded_at": report.loaded_at, "last_event": report.last_event}))
-        os.replace(staging, path)
+        _write_json(path, {"loaded_at": report.loaded_at, "last_event": report.last_event})
         return
     with transaction(settings, settings.feast.database) as conn, conn.cursor() as cur:
         cur.execute(
