@@ -50,7 +50,26 @@ def test_phrases_follow_the_sign_of_the_value() -> None:
     assert phrase("months_to_renewal", -3.2) == "contract expired 3 months ago without renewal"
     assert phrase("price_trend_3m", -0.05) == "price fell 5% in the last 3 months"
     assert phrase("complaints_180d", 1) == "complained once in the last 180 days"
-    assert phrase("margin_avg_12m", float("nan")).endswith("not known")
+    assert str(phrase("margin_avg_12m", float("nan"))).endswith("not known")
+
+
+def test_phrases_are_true_at_the_customers_value_or_absent() -> None:
+    """The model can find that a flag left unset raises the risk; an agent cannot say "lives where rivals
+    compete hard" to a customer who does not. Such features give no reason; the next one is used."""
+    from spanishgas.retention.reasons import phrase, reasons_for_row
+
+    assert phrase("is_high_competition_province", 1) == "lives where rival retailers compete hard"
+    assert phrase("is_high_competition_province", 0) is None
+    assert phrase("complaints_90d", 0) is None
+    assert phrase("cancellation_intent_90d", 0) is None
+    assert phrase("max_intent_severity_180d", 1) == "called about billing, prices or the renewal in the last 180 days"
+    assert phrase("max_intent_severity_180d", 3) == "mentioned cancelling in the last 180 days"
+    assert phrase("max_intent_severity_180d", 0) is None
+    assert phrase("tenure_months", 120) == "customer for 10 years"
+    assert phrase("tenure_months", 7) == "customer for 7 months"
+    names = ["is_high_competition_province", "complaints_90d", "months_to_renewal", "price_vs_segment_last"]
+    reasons = reasons_for_row(names, np.array([0.0, 0.0, 0.7, 0.18]), np.array([0.9, 0.8, 0.5, 0.2]), top=2)
+    assert [r.feature for r in reasons] == ["months_to_renewal", "price_vs_segment_last"]
 
 
 def test_guardrails_refuse_bad_recommendations() -> None:
