@@ -307,11 +307,14 @@ def features_training_set_cmd(
 
 
 def _model_errors() -> tuple[type[BaseException], ...]:
+    # MlflowException: for example no `champion` yet, or no segment model; its message names what is missing.
+    from mlflow.exceptions import MlflowException
+
     from spanishgas.model.metrics import LeakageSuspected
     from spanishgas.model.registry import RollbackError
     from spanishgas.model.split import SplitError
 
-    return (*_feature_errors(), SplitError, LeakageSuspected, RollbackError)
+    return (*_feature_errors(), SplitError, LeakageSuspected, RollbackError, MlflowException)
 
 
 @app.command("train")
@@ -407,7 +410,10 @@ def _score(budget: float | None) -> None:
     try:
         result = run_score(get_settings(), budget)
     except (*_model_errors(), GuardrailViolation) as exc:
-        console.print(f"[red]scoring failed, nothing published:[/red] {exc}", soft_wrap=True)
+        hint = ""
+        if type(exc).__name__ == "MlflowException":
+            hint = " (scoring needs a `champion` and a segment model: `spanishgas train`, `promote`, `segment`)"
+        console.print(f"[red]scoring failed, nothing published:[/red] {exc}{hint}", soft_wrap=True)
         raise typer.Exit(1) from exc
     out = {
         "run_id": result.run_id,
@@ -428,7 +434,7 @@ def score_cmd() -> None:
 
 @app.command("recommend")
 def recommend_cmd(
-    budget: Annotated[float, typer.Option(help="retention budget in euros for this plan")] = 50_000.0,
+    budget: Annotated[float, typer.Option(min=0, help="retention budget in euros for this plan")] = 50_000.0,
 ) -> None:
     """Score every active customer and choose offers within a budget (expected-value optimizer)."""
     _score(budget)

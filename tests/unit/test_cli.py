@@ -94,3 +94,21 @@ def test_experiment_sets_are_tier_ablations() -> None:
         assert set(experiment_features(name)) < set(experiment_features("E5"))
     with pytest.raises(KeyError, match="unknown experiment"):
         experiment_features("E42")
+
+
+def test_scoring_without_a_champion_says_what_to_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spanishgas.settings import get_settings
+
+    monkeypatch.setenv("SPANISHGAS_DATA_ROOT", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["score"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert "scoring failed, nothing published" in result.output and "spanishgas train" in result.output
+
+
+def test_a_negative_budget_is_refused() -> None:
+    result = runner.invoke(app, ["recommend", "--budget", "-5"])
+    assert result.exit_code == 2

@@ -159,7 +159,7 @@ def _to_postgres(settings: Settings, table: pd.DataFrame) -> str:
 
     database = settings.postgres.database
     create_database(settings, database)
-    types = {"int64": "bigint", "float64": "double precision", "bool": "boolean"}
+    types = {"int64": "bigint", "int32": "integer", "float64": "double precision", "bool": "boolean"}
     columns = [(str(c), types.get(str(t), "text")) for c, t in table.dtypes.items()]
     buffer = io.StringIO()
     table.to_csv(buffer, index=False, header=False)
