@@ -32,6 +32,9 @@ GOLD = Asset("spanishgas-lake-gold", uri="spanishgas://lake/gold")
     schedule=None,
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
+    # silver and gold read the newest published run of the layer below: one run at a time keeps that
+    # the run their upstream task just published
+    max_active_runs=1,
     tags=["spanishgas", "lake"],
     params={"raw_dir": Param("data/raw", type="string", description="folder holding the seven raw files")},
     doc_md=__doc__,
