@@ -352,7 +352,8 @@ def ingest(spark: SparkSession, lake: Lake, raw_dir: Path, run_id: str) -> Bronz
             )
         seconds = round(time.perf_counter() - t0, 2)
         # Spark answers {} for an observation whose step never ran: that file is then not reconciled.
-        seen = {name: (obs.get.get("rows", -1), obs.get.get("quarantined", -1)) for name, obs in observed.items()}
+        results = {name: obs.get for name, obs in observed.items()}
+        seen = {name: (r.get("rows", -1), r.get("quarantined", -1)) for name, r in results.items()}
         table_ok = written_rows == sum(rows for rows, _ in seen.values())
         for f in sources:
             reasons = {r[REASON]: r["count"] for r in counts if r["_source_file"] == f.path.name}

@@ -199,11 +199,15 @@ def record_load(settings: Settings, report: LoadReport) -> None:
         )
 
 
+def _materialized_path(settings: Settings) -> Path:
+    return Path(str(settings.feast.local_dir)) / MATERIALIZED_FILE
+
+
 def materialized_load(settings: Settings) -> dict[str, str] | None:
     """The load the online store was last materialized from: its ``loaded_at`` and ``last_event``
     (None when not recorded)."""
     if settings.profile == "local":
-        path = Path(str(settings.feast.local_dir)) / MATERIALIZED_FILE
+        path = _materialized_path(settings)
         return json.loads(path.read_text()) if path.is_file() else None
     with transaction(settings, settings.feast.database) as conn, conn.cursor() as cur:
         cur.execute("SELECT to_regclass(%s)", (MATERIALIZED_TABLE,))
@@ -218,8 +222,7 @@ def materialized_load(settings: Settings) -> dict[str, str] | None:
 def record_materialized_load(settings: Settings, report: LoadReport) -> None:
     """Remember which load the online store now reflects."""
     if settings.profile == "local":
-        path = Path(str(settings.feast.local_dir)) / MATERIALIZED_FILE
-        _write_json(path, {"loaded_at": report.loaded_at, "last_event": report.last_event})
+        _write_json(_materialized_path(settings), {"loaded_at": report.loaded_at, "last_event": report.last_event})
         return
     with transaction(settings, settings.feast.database) as conn, conn.cursor() as cur:
         cur.execute(

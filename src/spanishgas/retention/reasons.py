@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -117,12 +118,16 @@ def phrase(feature: str, value: float) -> str | None:
     """The agent's words for a feature at a value; None when the feature's phrase would not be true at
     that value (a flag not set, no events), so it cannot be given as a reason."""
     if np.isnan(value):
-        meaning = {f.name: f.meaning for f in features()}.get(feature, feature.replace("_", " "))
-        return f"{meaning}: not known"
+        return f"{_meaning(feature)}: not known"
     if feature in PHRASES:
         return PHRASES[feature](feature, value)
-    meaning = {f.name: f.meaning for f in features()}.get(feature, feature.replace("_", " "))
-    return f"{meaning}: {value:.4g}"
+    return f"{_meaning(feature)}: {value:.4g}"
+
+
+@cache
+def _meaning(feature: str) -> str:
+    """The feature's documented meaning (looked up once per feature: the API explains on its hot path)."""
+    return {f.name: f.meaning for f in features()}.get(feature, feature.replace("_", " "))
 
 
 def reasons_for_row(
