@@ -93,6 +93,8 @@ class GeneratorConfig:
     # write only what happens from this day on (incremental drops); None means from ``start``
     emit_from: date | None = None
     label_horizon_days: int = 90
+    # futures drawn per customer and as-of date for the best-possible probability (``p_observable``)
+    truth_replicates: int = 64
     annual_churn_rate: float = 0.0996
     # new customers per month after the first year, as a share of ``customers``
     monthly_acquisition_rate: float = 0.008

@@ -24,6 +24,7 @@ from spanishgas.contracts import (
 )
 from spanishgas.generator.config import Dirtiness, GeneratorConfig
 from spanishgas.generator.consumption import count_blocks_rows, write_consumption
+from spanishgas.generator.observable_truth import observable_probabilities
 from spanishgas.generator.text import render_summaries
 from spanishgas.generator.world import (
     INTENTS,
@@ -325,7 +326,8 @@ def write_truth(world: World, idx: np.ndarray, truth_dir: Path, interaction_trut
     keep = np.isin(c, idx) & (
         world.month_starts[m] >= np.datetime64(cfg.first_emitted_day, "M").astype("datetime64[D]")
     )
-    c, m, p = c[keep], m[keep], tp["p_true"][keep]
+    best = observable_probabilities(world, cfg.label_horizon_days, cfg.truth_replicates)
+    c, m, p, p_best = c[keep], m[keep], tp["p_true"][keep], best["p_observable"][keep]
     as_of = world.month_starts[m]
     churn = world.churn_date[c]
     horizon = np.timedelta64(cfg.label_horizon_days, "D")
@@ -334,6 +336,7 @@ def write_truth(world: World, idx: np.ndarray, truth_dir: Path, interaction_trut
             "customer_id": pop.customer_id[c],
             "as_of_date": as_of,
             "p_true": p,
+            "p_observable": p_best,
             "churned_within_horizon": ~np.isnat(churn) & (churn > as_of) & (churn <= as_of + horizon),
             "horizon_complete": as_of + horizon <= np.datetime64(cfg.end, "D"),
             "hazard_this_month": world.hazard[c, m],

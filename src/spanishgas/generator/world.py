@@ -17,7 +17,7 @@ from datetime import date
 
 import numpy as np
 
-from spanishgas.generator.config import GeneratorConfig, Scenario
+from spanishgas.generator.config import GeneratorConfig, HazardCoefficients, Scenario
 from spanishgas.generator.geography import PROVINCES
 
 DAYS_PER_MONTH = 30.4375  # months-to-renewal and tenure are in average months
@@ -63,6 +63,14 @@ PRODUCT_CHANGE_AT_RENEWAL = 0.47
 PRICE_INCREASE_MONTHLY = 0.035
 TYPICAL_PERIOD_PRICE_FACTOR = 0.79
 CONTACT_BASE_RATE = 0.026
+# A contact's tone is TONE_PER_DISSATISFACTION * dissatisfaction + TONE_PER_PRICE_RISE * rise + N(0, 1);
+# above NEGATIVE_TONE it is negative, below POSITIVE_TONE positive.
+TONE_PER_DISSATISFACTION = 0.8
+TONE_PER_PRICE_RISE = 0.5
+NEGATIVE_TONE = 2.3
+POSITIVE_TONE = 0.62
+RENEWAL_TALK_NEAR_RENEWAL = 0.25
+PRICING_TALK_AFTER_PRICE_RISE = 0.20
 
 INTENTS = (
     "cancellation",
@@ -548,22 +556,21 @@ def _simulate_contacts(
     out: dict[str, list[np.ndarray]] = {k: [] for k in ("customer", "date", "intent", "sentiment", "style")}
     for m, s in enumerate(month_starts):
         rng = rng_for(cfg.seed, STREAM_CONTACTS, month_key(s))
-        near = (months_to_renewal[:, m] >= 0) & (months_to_renewal[:, m] < 2)
-        rate = CONTACT_BASE_RATE * np.exp(
-            0.6 * pop.dissatisfaction + 0.45 * near + 0.6 * recent_increase[:, m] + 0.3 * (months_to_renewal[:, m] < 0)
-        )
+        near = near_renewal(months_to_renewal[:, m])
+        rate = contact_rate(pop.dissatisfaction, months_to_renewal[:, m], recent_increase[:, m])
         active = pop.activation <= s
         counts = rng.poisson(np.where(active, rate, 0.0))
         cust = np.repeat(np.arange(n), counts)
         k = len(cust)
         day = rng.integers(0, month_days[m], k)
-        tone = 0.8 * pop.dissatisfaction[cust] + 0.5 * recent_increase[cust, m] + rng.standard_normal(k)
-        sentiment = np.where(tone > 2.3, 0, np.where(tone < 0.62, 2, 1))
+        tone = TONE_PER_DISSATISFACTION * pop.dissatisfaction[cust] + TONE_PER_PRICE_RISE * recent_increase[cust, m]
+        tone = tone + rng.standard_normal(k)
+        sentiment = np.where(tone > NEGATIVE_TONE, 0, np.where(tone < POSITIVE_TONE, 2, 1))
         u = rng.random(k)
         probs = INTENT_GIVEN_SENTIMENT[sentiment].copy()
         # near renewal the talk turns to renewal; after a price rise, to prices
-        probs[:, INTENTS.index("renewal")] += 0.25 * near[cust]
-        probs[:, INTENTS.index("pricing")] += 0.20 * recent_increase[cust, m]
+        probs[:, INTENTS.index("renewal")] += RENEWAL_TALK_NEAR_RENEWAL * near[cust]
+        probs[:, INTENTS.index("pricing")] += PRICING_TALK_AFTER_PRICE_RISE * recent_increase[cust, m]
         probs /= probs.sum(axis=1, keepdims=True)
         intent = (u[:, None] > np.cumsum(probs, axis=1)).sum(axis=1)
         out["customer"].append(cust)
@@ -574,11 +581,42 @@ def _simulate_contacts(
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
+def near_renewal(months_to_renewal: np.ndarray) -> np.ndarray:
+    """Renewal within the next two months (contacts rise and turn to renewal talk)."""
+    return (months_to_renewal >= 0) & (months_to_renewal < 2)
+
+
+def contact_rate(dissatisfaction: np.ndarray, months_to_renewal: np.ndarray, recent_increase: np.ndarray) -> np.ndarray:
+    """Expected contacts in a month: latent dissatisfaction, renewal proximity, a price rise, an expired contract."""
+    near = near_renewal(months_to_renewal)
+    return CONTACT_BASE_RATE * np.exp(
+        0.6 * dissatisfaction + 0.45 * near + 0.6 * recent_increase + 0.3 * (months_to_renewal < 0)
+    )
+
+
 def _hazard_logit_without_intercept(
     cfg: GeneratorConfig, pop: Population, d: dict[str, np.ndarray], month_starts: np.ndarray
 ) -> np.ndarray:
     """Log-odds of churning in each month, before the intercept."""
+    static = static_logit(cfg, pop) + cfg.hazard.latent_sd * pop.latent_churn
+    z = static[:, None] + dynamic_logit(cfg.hazard, d)
+    return z + price_shock_logit(cfg, pop.province_code, month_starts)
+
+
+def static_logit(cfg: GeneratorConfig, pop: Population) -> np.ndarray:
+    """Per-customer log-odds from facts that never change (segment, channel, province...), latent excluded."""
     h = cfg.hazard
+    return (
+        h.high_competition * pop.is_high_competition
+        + h.dual_fuel * pop.dual_fuel
+        + h.second_residence * pop.is_second_residence
+        + np.select([pop.segment == SME, pop.segment == CORPORATE], [h.sme, h.corporate], 0.0)
+        + np.array([h.channel.get(c, 0.0) for c in pop.sales_channel])
+    )
+
+
+def dynamic_logit(h: HazardCoefficients, d: dict[str, np.ndarray]) -> np.ndarray:
+    """Log-odds from the drivers observed at a month start; elementwise over arrays of any one shape."""
     mtr = d["months_to_renewal"]
     renewal = np.select(
         [d["is_expired"], mtr < 1, mtr < 3, mtr < 6],
@@ -587,18 +625,9 @@ def _hazard_logit_without_intercept(
     )
     t = d["tenure_months"]
     tenure = np.select([t < 12, t < 24, t < 60], [h.tenure_under_1y, h.tenure_1_2y, h.tenure_2_5y], h.tenure_5y_plus)
-    static = (
-        h.high_competition * pop.is_high_competition
-        + h.dual_fuel * pop.dual_fuel
-        + h.second_residence * pop.is_second_residence
-        + np.select([pop.segment == SME, pop.segment == CORPORATE], [h.sme, h.corporate], 0.0)
-        + np.array([h.channel.get(c, 0.0) for c in pop.sales_channel])
-        + h.latent_sd * pop.latent_churn
-    )
-    z = (
+    return (
         renewal
         + tenure
-        + static[:, None]
         + h.price_premium_per_sd * np.clip(d["premium_z"], -3, 3)
         + h.recent_price_increase * d["recent_price_increase"]
         + h.complaint_each * np.minimum(d["complaints_window"], h.complaint_cap)
@@ -607,11 +636,16 @@ def _hazard_logit_without_intercept(
         + h.positive_contact * d["positive_contacts_window"]
         + h.any_contact * d["any_contact_window"]
     )
+
+
+def price_shock_logit(cfg: GeneratorConfig, province_code: np.ndarray, month_starts: np.ndarray) -> np.ndarray:
+    """Extra log-odds of the price-shock scenario (customers x months; zero outside it)."""
+    shock = np.zeros((len(province_code), len(month_starts)))
     if cfg.scenario is Scenario.PRICE_SHOCK and cfg.scenario_start is not None:
         after = month_starts >= np.datetime64(cfg.scenario_start, "D")
-        shocked = np.isin(pop.province_code, shocked_provinces())
-        z = z + h.price_shock * (shocked[:, None] & after[None, :])
-    return z
+        shocked = np.isin(province_code, shocked_provinces())
+        shock += cfg.hazard.price_shock * (shocked[:, None] & after[None, :])
+    return shock
 
 
 def _solve_intercept(cfg: GeneratorConfig, z: np.ndarray, eligible: np.ndarray, supplied: np.ndarray) -> float:

@@ -92,14 +92,17 @@ class LeakageSuspected(AssertionError):
 
 def compare_with_truth(model: dict[str, float], truth: dict[str, float], tolerance: float = 0.0) -> dict[str, float]:
     """The model's ROC-AUC and PR-AUC as fractions of the truth's on the same rows; raises
-    :class:`LeakageSuspected` when the model's ROC-AUC beats the truth's by more than ``tolerance``."""
+    :class:`LeakageSuspected` when the model's ROC-AUC beats the truth's by more than ``tolerance``.
+
+    ``truth`` is the best any model can do: the generator's probability given what was observable at the
+    as-of date (``p_observable``)."""
     ratios = {
         "roc_auc_vs_truth": model["roc_auc"] / truth["roc_auc"],
         "pr_auc_vs_truth": model["pr_auc"] / truth["pr_auc"],
     }
     if model["roc_auc"] > truth["roc_auc"] + tolerance:
         raise LeakageSuspected(
-            f"model ROC-AUC {model['roc_auc']:.4f} is above the ground truth's {truth['roc_auc']:.4f} on the same "
-            "rows: a feature knows the future"
+            f"model ROC-AUC {model['roc_auc']:.4f} is above the ground truth's {truth['roc_auc']:.4f} (given what "
+            "was observable at each as-of date) on the same rows: a feature knows the future"
         )
     return ratios

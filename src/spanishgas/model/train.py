@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from spanishgas.feature_registry import experiment_features
 from spanishgas.feature_store.definitions import experiment_service_name
@@ -114,17 +115,25 @@ def choose_calibration(raw: np.ndarray, y: np.ndarray, groups: np.ndarray) -> st
     return min(scores, key=lambda m: (scores[m], m != "platt"))
 
 
-def truth_on(settings: Settings, rows: pd.DataFrame) -> np.ndarray | None:
-    """Ground-truth probabilities for the rows (generated data only), or None when there is no truth."""
+def truth_on(settings: Settings, rows: pd.DataFrame) -> dict[str, np.ndarray] | None:
+    """Ground-truth probabilities for the rows (generated data only), or None when there is no truth.
+
+    ``best`` is the best any model can do (the truth given what was observable at the as-of date,
+    ``p_observable``); ``oracle`` also knows the latent factors and the horizon's events (``p_true``).
+    A truth file from before ``p_observable`` existed gives the oracle for both.
+    """
     path = Path(str(settings.truth_dir)) / TRUTH_FILE
     if not path.is_file():
         return None
-    truth = pd.read_parquet(path, columns=["customer_id", "as_of_date", "p_true"])
+    columns = pq.read_schema(path).names
+    wanted = ["customer_id", "as_of_date", "p_true", *(["p_observable"] if "p_observable" in columns else [])]
+    truth = pd.read_parquet(path, columns=wanted)
     truth["as_of_date"] = pd.to_datetime(truth["as_of_date"]).dt.date
     joined = rows[["customer_id", "as_of_date"]].merge(truth, on=["customer_id", "as_of_date"], how="left")
-    if joined["p_true"].isna().any():
+    if joined[wanted[2:]].isna().any().any():
         return None
-    return joined["p_true"].to_numpy()
+    oracle = joined["p_true"].to_numpy()
+    return {"best": joined["p_observable"].to_numpy() if "p_observable" in joined else oracle, "oracle": oracle}
 
 
 def fit_churn_model(
@@ -189,13 +198,18 @@ def fit_churn_model(
     test_metrics["brier_uncalibrated"] = float(np.mean((raw_test - y_test) ** 2))
 
     truth: dict[str, float] = {}
-    p_true = truth_on(settings, test)
-    if p_true is not None:
-        truth_metrics = ranking_metrics(y_test, p_true)
+    known = truth_on(settings, test)
+    if known is not None:
+        model_metrics = ranking_metrics(y_test, p_test)
+        truth_metrics = ranking_metrics(y_test, known["best"])
+        oracle_metrics = ranking_metrics(y_test, known["oracle"])
         truth = {f"truth_{k}": v for k, v in truth_metrics.items()}
-        # Beating the truth by more than sampling noise (two standard errors) means a feature knows the future.
+        truth |= {f"oracle_{k}": v for k, v in oracle_metrics.items()}
+        truth |= {f"{k}_vs_oracle": model_metrics[k] / oracle_metrics[k] for k in ("roc_auc", "pr_auc")}
+        # Beating the best possible by more than sampling noise (two standard errors) means a feature knows
+        # the future.
         noise = 2 * auc_standard_error(truth_metrics["roc_auc"], int(y_test.sum()), int((1 - y_test).sum()))
-        truth.update(compare_with_truth(ranking_metrics(y_test, p_test), truth_metrics, tolerance=noise))
+        truth.update(compare_with_truth(model_metrics, truth_metrics, tolerance=noise))
 
     states = [t.state.name for t in study.trials]
     report = TrainReport(
@@ -297,6 +311,6 @@ def gate_rows(settings: Settings, experiment: str) -> Any:
         sorted(data.frame["as_of_date"].unique()), label_horizon(settings, data.frame), settings.model.validation_dates
     )
     train_rows, _, test_rows = split_frame(data.frame, split)
-    p_true = truth_on(settings, test_rows)
-    truth_pr = None if p_true is None else ranking_metrics(test_rows["label"].to_numpy(), p_true)["pr_auc"]
+    known = truth_on(settings, test_rows)
+    truth_pr = None if known is None else ranking_metrics(test_rows["label"].to_numpy(), known["best"])["pr_auc"]
     return GateRows(train_rows, test_rows, truth_pr)

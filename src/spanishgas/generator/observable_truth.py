@@ -1,0 +1,253 @@
+"""The best churn probability any model could give: the truth conditioned on what is observable.
+
+``truth_probabilities`` (the oracle) knows each customer's latent churn effect and latent dissatisfaction
+and uses the hazard of the months inside the label horizon, which moves with contacts that have not
+happened yet on the as-of date. No model can know those. The comparator the model is held to is
+
+    p_observable = E[ P(churn within the horizon) | everything delivered before the as-of date ]
+
+computed here by Bayes and Monte Carlo:
+
+1. Posterior of the two latent factors per customer on a grid (they are independent a priori):
+   dissatisfaction from the contacts before the as-of date (Poisson counts per month and each contact's
+   tone), the latent churn effect from having survived every month so far.
+2. ``replicates`` futures per customer: latent factors drawn from that posterior, then month by month
+   through the horizon the contacts (as independent Poisson cells by tone and intent, exactly the
+   generator's contact process), the contract expiries at renewal, and the hazard from the resulting
+   drivers.
+3. p_observable = 1 - mean over futures of the probability of surviving the horizon.
+
+What is taken as known rather than drawn: the utility's own prices in the horizon (price premium and
+recent rises; suppliers notify changes in advance) and the scenario's shock; both are the utility's
+decisions. That makes p_observable a slightly generous target, never an unreachable one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from scipy.special import ndtr
+
+from spanishgas.generator.world import (
+    DAYS_PER_MONTH,
+    EXPIRE_AT_RENEWAL,
+    INTENT_GIVEN_SENTIMENT,
+    INTENTS,
+    NEGATIVE_TONE,
+    POSITIVE_TONE,
+    PRICING_TALK_AFTER_PRICE_RISE,
+    RENEWAL_TALK_NEAR_RENEWAL,
+    TONE_PER_DISSATISFACTION,
+    TONE_PER_PRICE_RISE,
+    World,
+    add_years,
+    anniversaries_until,
+    contact_rate,
+    dynamic_logit,
+    month_key,
+    near_renewal,
+    price_shock_logit,
+    rng_for,
+    static_logit,
+)
+
+STREAM_OBSERVABLE_TRUTH = 11
+# Posterior grid for a standard-normal latent factor: wide enough that the tails carry no mass.
+GRID = np.linspace(-4.5, 4.5, 46)
+GRID_STEP = float(GRID[1] - GRID[0])
+LOG_PRIOR = -0.5 * GRID**2
+DEFAULT_REPLICATES = 64
+CANCELLATION, COMPLAINT = INTENTS.index("cancellation"), INTENTS.index("complaint")
+NEGATIVE, NEUTRAL, POSITIVE = 0, 1, 2
+CONTACT_SLOPE = 0.6  # log contact rate per unit of dissatisfaction (see ``contact_rate``)
+
+
+def sentiment_probabilities(dissatisfaction: np.ndarray, recent_increase: np.ndarray) -> np.ndarray:
+    """P(negative, neutral, positive) of one contact, shape ``dissatisfaction.shape + (3,)``."""
+    tone = TONE_PER_DISSATISFACTION * dissatisfaction + TONE_PER_PRICE_RISE * recent_increase
+    negative = 1.0 - ndtr(NEGATIVE_TONE - tone)
+    positive = ndtr(POSITIVE_TONE - tone)
+    return np.stack([negative, 1.0 - negative - positive, positive], axis=-1)
+
+
+def _sample_grid(rng: np.random.Generator, log_weight: np.ndarray, replicates: int) -> np.ndarray:
+    """Draw ``replicates`` values per row from a gridded log posterior (rows x grid), jittered within a cell."""
+    w = np.exp(log_weight - log_weight.max(axis=1, keepdims=True))
+    cdf = np.cumsum(w, axis=1)
+    cdf /= cdf[:, -1:]
+    u = rng.random((len(cdf), replicates))
+    # one searchsorted over all rows: row i's CDF and draws are shifted by i, which keeps the array sorted
+    shift = np.arange(len(cdf))[:, None]
+    cell = np.searchsorted((cdf + shift).ravel(), (u + shift).ravel()).reshape(u.shape) - shift * len(GRID)
+    cell = np.clip(cell, 0, len(GRID) - 1)
+    return GRID[cell] + rng.uniform(-GRID_STEP / 2, GRID_STEP / 2, u.shape)
+
+
+def _observed_window(world: World, rows: np.ndarray, as_of: np.datetime64, month_start: np.datetime64) -> dict:
+    """Contact-window counts at ``month_start`` from the contacts delivered before ``as_of``."""
+    c = world.contacts
+    days = world.cfg.hazard.contact_window_days
+    seen = (c["date"] < as_of) & (c["date"] >= month_start - np.timedelta64(days, "D"))
+    n = len(world.population)
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(c["customer"][seen & mask], minlength=n)[rows].astype(float)
+
+    everything = np.ones(len(seen), dtype=bool)
+    return {
+        "complaints": count(c["intent"] == COMPLAINT),
+        "cancel": count(c["intent"] == CANCELLATION),
+        "negative": count(c["sentiment"] == NEGATIVE),
+        "positive": count(c["sentiment"] == POSITIVE),
+        "any": count(everything),
+    }
+
+
+def history_log_likelihoods(world: World) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """For each written month m: the log-likelihood, on ``GRID``, of each customer's history before m's
+    first day as a function of latent dissatisfaction (contact counts and tones) and of the latent churn
+    effect (surviving every month so far). Yields ``(m, dissatisfaction, latent_churn)``, customers x grid;
+    the arrays are updated in place for the next month."""
+    cfg, pop, h = world.cfg, world.population, world.cfg.hazard
+    starts = world.month_starts
+    n, n_months = len(pop), world.n_months
+    z_observed = (
+        static_logit(cfg, pop)[:, None]
+        + price_shock_logit(cfg, pop.province_code, starts)
+        + dynamic_logit(h, world.drivers)  # every driver except the latent effect
+    )
+    ri = world.drivers["recent_price_increase"]
+    # per customer and month: contacts by tone, and the contact rate at zero dissatisfaction
+    c = world.contacts
+    c_month = np.searchsorted(starts, c["date"], side="right") - 1
+    tone_counts = np.zeros((n, n_months, 3))
+    np.add.at(tone_counts, (c["customer"], c_month, c["sentiment"]), 1)
+    base_rate = np.where(
+        pop.activation[:, None] <= starts[None, :],
+        contact_rate(np.zeros((n, 1)), world.months_to_renewal, ri),
+        0.0,
+    )
+    log_tone = np.log(np.clip(sentiment_probabilities(GRID[None, :], np.array([[0.0], [1.0]])), 1e-300, None))
+
+    dissatisfaction = np.zeros((n, len(GRID)))
+    latent = np.zeros((n, len(GRID)))
+    for m in range(world.n_written_months):
+        if m > 0:  # month m - 1 is now history
+            j = m - 1
+            dissatisfaction += (
+                CONTACT_SLOPE * GRID[None, :] * tone_counts[:, j].sum(axis=1, keepdims=True)
+                - base_rate[:, j : j + 1] * np.exp(CONTACT_SLOPE * GRID)[None, :]
+                + np.einsum("ns,ngs->ng", tone_counts[:, j], log_tone[ri[:, j].astype(int)])
+            )
+            hazard = 1 / (1 + np.exp(-(z_observed[:, j : j + 1] + h.latent_sd * GRID[None, :] + world.intercept)))
+            latent += np.where(world.eligible[:, j : j + 1], np.log1p(-hazard), 0.0)
+        yield m, dissatisfaction, latent
+
+
+def posterior_mean(log_likelihood: np.ndarray) -> np.ndarray:
+    """Posterior mean of a standard-normal latent factor per row, from its gridded log-likelihood."""
+    log_w = log_likelihood + LOG_PRIOR
+    w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+    return (w * GRID).sum(axis=1) / w.sum(axis=1)
+
+
+def observable_probabilities(
+    world: World, horizon_days: int, replicates: int = DEFAULT_REPLICATES
+) -> dict[str, np.ndarray]:
+    """p_observable for the same rows, in the same order, as ``truth_probabilities``."""
+    cfg, pop = world.cfg, world.population
+    z_known = static_logit(cfg, pop)[:, None] + price_shock_logit(cfg, pop.province_code, world.month_starts)
+    rows_c, rows_m, probs = [], [], []
+    for m, loglik_dissatisfaction, loglik_latent in history_log_likelihoods(world):
+        s = world.month_starts[m]
+        active = world.eligible[:, m] & (np.isnat(world.churn_date) | (world.churn_date > s))
+        idx = np.flatnonzero(active)
+        rows_c.append(idx)
+        rows_m.append(np.full(len(idx), m))
+        probs.append(_forward(world, idx, m, horizon_days, replicates, loglik_dissatisfaction, loglik_latent, z_known))
+    return {"customer": np.concatenate(rows_c), "month": np.concatenate(rows_m), "p_observable": np.concatenate(probs)}
+
+
+def _forward(
+    world: World,
+    idx: np.ndarray,
+    m: int,
+    horizon_days: int,
+    replicates: int,
+    loglik_dissatisfaction: np.ndarray,
+    loglik_latent: np.ndarray,
+    z_known: np.ndarray,
+) -> np.ndarray:
+    """Mean probability of churning within the horizon over ``replicates`` futures of customers ``idx``."""
+    cfg, pop, h = world.cfg, world.population, world.cfg.hazard
+    starts, days = world.month_starts, world.month_days()
+    s = starts[m]
+    if len(idx) == 0:
+        return np.zeros(0)
+    rng = rng_for(cfg.seed, STREAM_OBSERVABLE_TRUTH, month_key(s), horizon_days)
+    shape = (len(idx), replicates)
+    dissatisfaction = _sample_grid(rng, loglik_dissatisfaction[idx] + LOG_PRIOR, replicates)
+    latent = _sample_grid(rng, loglik_latent[idx] + LOG_PRIOR, replicates)
+    act = pop.activation[idx]
+
+    expired = np.broadcast_to(world.is_expired[idx, m][:, None], shape).copy()
+    expired_on = np.broadcast_to(world.renewal_date[idx, m][:, None], shape).copy()  # used where expired
+    simulated = {k: np.zeros(shape) for k in ("complaints", "cancel", "negative", "positive", "any")}
+    survive = np.ones(shape)
+    end = s + np.timedelta64(horizon_days, "D")
+    for k in range(m, world.n_months):
+        covered = int(np.clip((end - starts[k]).astype(int), 0, days[k]))
+        if covered == 0:
+            break
+        sk = starts[k]
+        next_renewal = add_years(act, anniversaries_until(act, sk) + 1)
+        mtr = np.where(
+            expired,
+            (expired_on - sk).astype(int) / DAYS_PER_MONTH,
+            ((next_renewal - sk).astype(int) / DAYS_PER_MONTH)[:, None],
+        )
+        seen = _observed_window(world, idx, s, sk)
+        window = {key: seen[key][:, None] + simulated[key] for key in simulated}
+        drivers = {
+            "months_to_renewal": mtr,
+            "is_expired": expired,
+            "tenure_months": world.drivers["tenure_months"][idx, k][:, None],
+            "premium_z": world.drivers["premium_z"][idx, k][:, None],
+            "recent_price_increase": world.drivers["recent_price_increase"][idx, k][:, None],
+            "complaints_window": window["complaints"],
+            "cancellation_intent_window": window["cancel"] > 0,
+            "negative_contacts_window": window["negative"] > 0,
+            "positive_contacts_window": window["positive"] > 0,
+            "any_contact_window": window["any"] > 0,
+        }
+        z = z_known[idx, k][:, None] + dynamic_logit(h, drivers) + h.latent_sd * latent + world.intercept
+        survive *= 1 - covered / days[k] / (1 + np.exp(-z))
+        if k + 1 >= world.n_months or covered < days[k]:
+            break
+        # the month's contacts: independent Poisson cells by tone and intent (thinning of the month's count)
+        rise = world.drivers["recent_price_increase"][idx, k][:, None].astype(float)
+        rate = contact_rate(dissatisfaction, mtr, rise)
+        tone = sentiment_probabilities(dissatisfaction, rise)
+        talk = 1 + RENEWAL_TALK_NEAR_RENEWAL * near_renewal(mtr) + PRICING_TALK_AFTER_PRICE_RISE * rise
+        for sentiment in (NEGATIVE, NEUTRAL, POSITIVE):
+            cancel_share = INTENT_GIVEN_SENTIMENT[sentiment, CANCELLATION] / talk
+            complaint_share = INTENT_GIVEN_SENTIMENT[sentiment, COMPLAINT] / talk
+            expected = rate * tone[..., sentiment]
+            cancels = rng.poisson(expected * cancel_share)
+            complaints = rng.poisson(expected * complaint_share)
+            others = rng.poisson(expected * np.clip(1 - cancel_share - complaint_share, 0, None))
+            total = cancels + complaints + others
+            simulated["cancel"] += cancels
+            simulated["complaints"] += complaints
+            simulated["any"] += total
+            if sentiment == NEGATIVE:
+                simulated["negative"] += total
+            elif sentiment == POSITIVE:
+                simulated["positive"] += total
+        # a renewal inside the month may end in expiry instead (decided that month, unknown before)
+        renews = (next_renewal < starts[k + 1])[:, None] & ~expired & (act <= sk)[:, None]
+        expire = renews & (rng.random(shape) < EXPIRE_AT_RENEWAL)
+        expired_on = np.where(expire, next_renewal[:, None], expired_on)
+        expired |= expire
+    return 1 - survive.mean(axis=1)
