@@ -116,6 +116,31 @@ def split_known_customers(df: DataFrame, customers: DataFrame) -> tuple[DataFram
     return known, unknown
 
 
+# Unknown customers' ids are listed in a filter up to this many; beyond it the readings are split by joins.
+MAX_LISTED_UNKNOWN_CUSTOMERS = 5_000
+
+
+def split_known_readings(readings: DataFrame, customers: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """``split_known_customers`` for the hourly table, without a second pass over all of it.
+
+    The customer ids present are few (a one-column scan and a small aggregation), so the unknown ones are
+    found first; readings are then split by an ``IN`` filter, which Parquet answers from row-group
+    statistics. When every customer is known (the usual delivery) nothing is joined or filtered at all.
+    """
+    from pyspark.sql import functions as F
+
+    known_ids = customers.select("customer_id").distinct()
+    present = readings.select("customer_id").distinct()
+    unknown_ids = present.join(F.broadcast(known_ids), "customer_id", "left_anti")
+    listed = [r["customer_id"] for r in unknown_ids.limit(MAX_LISTED_UNKNOWN_CUSTOMERS + 1).collect()]
+    if len(listed) > MAX_LISTED_UNKNOWN_CUSTOMERS:
+        return split_known_customers(readings, customers)
+    is_unknown = F.col("customer_id").isin(listed) if listed else F.lit(False)
+    unknown = readings.filter(is_unknown).withColumn("_quarantine_reason", F.lit("unknown customer"))
+    known = readings.filter(~is_unknown) if listed else readings
+    return known, unknown
+
+
 # ---------------------------------------------------------------- hourly consumption
 
 
@@ -495,7 +520,7 @@ def build_silver(spark: SparkSession, lake: Lake, bronze_run: str, run_id: str) 
 
     # only the reading itself travels through the shuffle (lineage columns would double its size)
     hourly_cols = ["customer_id", "timestamp", "consumption_elec_kwh", "consumption_gas_m3"]
-    readings, unknown = split_known_customers(accepted("consumption_hourly").select(*hourly_cols), customers)
+    readings, unknown = split_known_readings(accepted("consumption_hourly").select(*hourly_cols), customers)
     quarantine["consumption_hourly"] = unknown
     hourly = conform_consumption(dedupe_readings(readings), holidays, years)
     write("consumption_hourly", hourly)

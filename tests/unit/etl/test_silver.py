@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from spanishgas.calendar import national_holidays
+from spanishgas.etl import silver
 from spanishgas.etl.silver import (
     classify_intent,
     conform_consumption,
@@ -18,6 +19,7 @@ from spanishgas.etl.silver import (
     dedupe_entity,
     dst_days,
     monthly_consumption,
+    split_known_readings,
 )
 
 pytestmark = pytest.mark.spark
@@ -194,6 +196,28 @@ def test_conflicting_duplicates_are_quarantined_exact_ones_dropped(spark) -> Non
     assertDataFrameEqual(clean, spark.createDataFrame([("A", 1), ("C", 3)], "customer_id string, v int"))
     assert sorted(r["v"] for r in bad.collect()) == [1, 2]
     assert {r["_quarantine_reason"] for r in bad.collect()} == {"conflicting duplicate"}
+
+
+@pytest.mark.parametrize("listed_limit", [5_000, 1])
+def test_readings_of_unknown_customers_are_quarantined(spark, monkeypatch, listed_limit) -> None:  # type: ignore[no-untyped-def]
+    # a limit of 1 with two unknown customers takes the join path; both paths give the same split
+    monkeypatch.setattr(silver, "MAX_LISTED_UNKNOWN_CUSTOMERS", listed_limit)
+    schema = "customer_id string, v double"
+    customers = spark.createDataFrame([("A",), ("B",)], "customer_id string")
+    readings = spark.createDataFrame([("A", 1.0), ("X", 2.0), ("B", 3.0), ("Y", 4.0), ("X", 5.0)], schema)
+    known, unknown = split_known_readings(readings, customers)
+    assertDataFrameEqual(known, spark.createDataFrame([("A", 1.0), ("B", 3.0)], schema))
+    expected = [("X", 2.0, "unknown customer"), ("Y", 4.0, "unknown customer"), ("X", 5.0, "unknown customer")]
+    assertDataFrameEqual(unknown, spark.createDataFrame(expected, f"{schema}, _quarantine_reason string"))
+
+
+def test_readings_of_known_customers_only_pass_untouched(spark) -> None:  # type: ignore[no-untyped-def]
+    customers = spark.createDataFrame([("A",), ("B",)], "customer_id string")
+    readings = spark.createDataFrame([("A", 1.0), ("B", 3.0)], "customer_id string, v double")
+    known, unknown = split_known_readings(readings, customers)
+    assert known is readings  # no join and no filter on the large table
+    assert unknown.count() == 0
+    assert unknown.columns == ["customer_id", "v", "_quarantine_reason"]
 
 
 def test_intents_follow_priority(spark) -> None:  # type: ignore[no-untyped-def]
