@@ -34,6 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raw", type=Path, required=True, help="a raw drop (spanishgas generate)")
     parser.add_argument("--driver-memory", default="8g")
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark setting")
     args = parser.parse_args()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
@@ -50,7 +51,11 @@ def main() -> None:
     settings = Settings(
         lake_uri=str(work / "lake"),
         gx_root=work / "great_expectations",
-        spark=SparkSettings(master="local[2]", driver_memory=args.driver_memory),
+        spark=SparkSettings(
+            master="local[2]",
+            driver_memory=args.driver_memory,
+            extra_conf=dict(item.split("=", 1) for item in args.conf),
+        ),
     )
     spark = get_spark("bench-etl-parts", settings)
 
