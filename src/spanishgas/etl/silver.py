@@ -331,11 +331,24 @@ def intent_severity(intent: Column) -> Column:
     return expr
 
 
-def vader_compound(texts: pd.Series) -> pd.Series:
-    """VADER compound score per text (the lexicon ships inside the package: nothing is downloaded)."""
+# Words VADER scores that are procedure, not feeling, in agents' notes: "No further action",
+# "a reference number was provided". They score 0; "no" still negates the word after it.
+NEUTRAL_IN_AGENT_NOTES = ("no", "number")
+
+
+def agent_note_analyzer() -> Any:
+    """VADER's analyzer with the lexicon adjusted for call-center notes (``NEUTRAL_IN_AGENT_NOTES``)."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    analyzer = _ANALYZER.get("vader") or _ANALYZER.setdefault("vader", SentimentIntensityAnalyzer())
+    analyzer = SentimentIntensityAnalyzer()
+    for word in NEUTRAL_IN_AGENT_NOTES:
+        analyzer.lexicon[word] = 0.0
+    return analyzer
+
+
+def vader_compound(texts: pd.Series) -> pd.Series:
+    """VADER compound score per text (the lexicon ships inside the package: nothing is downloaded)."""
+    analyzer = _ANALYZER.get("vader") or _ANALYZER.setdefault("vader", agent_note_analyzer())
     return pd.Series([analyzer.polarity_scores(t or "")["compound"] for t in texts], dtype="float64")
 
 

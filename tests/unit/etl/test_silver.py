@@ -20,6 +20,7 @@ from spanishgas.etl.silver import (
     dst_days,
     monthly_consumption,
     split_known_readings,
+    vader_compound,
 )
 
 pytestmark = pytest.mark.spark
@@ -261,3 +262,23 @@ def test_monthly_consumption_splits_at_the_local_month_boundary(spark) -> None: 
         "hours_metered long, elec_kwh_max_hour double",
     )
     assertDataFrameEqual(out, expected, checkRowOrder=False)
+
+
+@pytest.mark.unit
+def test_agent_procedure_is_not_read_as_sentiment() -> None:
+    import pandas as pd
+
+    notes = pd.Series(
+        [
+            "No further action.",
+            "The request was registered and a reference number was provided.",
+            "Customer angry about the bill, threatened to leave.",
+            "No, not happy with the new tariff.",
+            "No good answer about the outage.",  # "no" still negates the word after it
+            "The customer was happy with the help and thanked the agent.",
+        ]
+    )
+    scores = vader_compound(notes).tolist()
+    assert scores[0] == 0.0 and scores[1] == 0.0
+    assert scores[2] < -0.05 and scores[3] < -0.05 and scores[4] < -0.05
+    assert scores[5] > 0.05
