@@ -200,3 +200,22 @@ def test_the_split_uses_the_horizon_the_rows_were_labelled_with() -> None:
     assert label_horizon(settings, rows) == settings.label_horizon_days
     with pytest.raises(SplitError, match="labelled with horizon"):
         label_horizon(settings, rows.assign(horizon_days=settings.label_horizon_days + 30))
+
+
+def test_truth_on_prefers_the_best_possible_and_says_when_it_falls_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from spanishgas.model.train import TRUTH_FILE, truth_on
+
+    rows = pd.DataFrame({"customer_id": ["A", "B"], "as_of_date": [date(2024, 1, 1), date(2024, 1, 1)]})
+    truth = rows.assign(p_true=[0.9, 0.1], p_observable=[0.6, 0.2])
+    settings = Settings(truth_dir=tmp_path)
+    truth.to_parquet(tmp_path / TRUTH_FILE)
+    known = truth_on(settings, rows)
+    assert known is not None
+    assert known["best"].tolist() == [0.6, 0.2] and known["oracle"].tolist() == [0.9, 0.1]
+
+    truth.drop(columns="p_observable").to_parquet(tmp_path / TRUTH_FILE)  # an older generator's file
+    with pytest.warns(UserWarning, match="no p_observable"):
+        known = truth_on(settings, rows)
+    assert known is not None and known["best"] is known["oracle"]
+    # rows the truth does not cover: no comparison at all rather than a partial one
+    assert truth_on(settings, rows.assign(customer_id=["A", "Z"])) is None

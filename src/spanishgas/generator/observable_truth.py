@@ -19,7 +19,11 @@ computed here by Bayes and Monte Carlo:
 
 What is taken as known rather than drawn: the utility's own prices in the horizon (price premium and
 recent rises; suppliers notify changes in advance) and the scenario's shock; both are the utility's
-decisions. That makes p_observable a slightly generous target, never an unreachable one.
+decisions. The realized prices follow the realized contract (a renewal reprices, an expiry does not),
+while expiries are drawn, so a future that expires may keep a renewed price: a small inconsistency
+(a renewal month, 4 % of those) in the price terms only. A contact's tone category is used as the
+generator planted it; a model reads it from the note's text. Each of these makes p_observable slightly
+better informed than any model can be, that is, a harder target, never an easier one.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from spanishgas.generator.world import (
+    CONTACT_PER_DISSATISFACTION,
     DAYS_PER_MONTH,
     EXPIRE_AT_RENEWAL,
     INTENT_GIVEN_SENTIMENT,
@@ -60,7 +65,7 @@ LOG_PRIOR = -0.5 * GRID**2
 DEFAULT_REPLICATES = 64
 CANCELLATION, COMPLAINT = INTENTS.index("cancellation"), INTENTS.index("complaint")
 NEGATIVE, NEUTRAL, POSITIVE = 0, 1, 2
-CONTACT_SLOPE = 0.6  # log contact rate per unit of dissatisfaction (see ``contact_rate``)
+WINDOW_KEYS = ("complaints", "cancel", "negative", "positive", "any")
 
 
 def sentiment_probabilities(dissatisfaction: np.ndarray, recent_increase: np.ndarray) -> np.ndarray:
@@ -136,8 +141,8 @@ def history_log_likelihoods(world: World) -> Iterator[tuple[int, np.ndarray, np.
         if m > 0:  # month m - 1 is now history
             j = m - 1
             dissatisfaction += (
-                CONTACT_SLOPE * GRID[None, :] * tone_counts[:, j].sum(axis=1, keepdims=True)
-                - base_rate[:, j : j + 1] * np.exp(CONTACT_SLOPE * GRID)[None, :]
+                CONTACT_PER_DISSATISFACTION * GRID[None, :] * tone_counts[:, j].sum(axis=1, keepdims=True)
+                - base_rate[:, j : j + 1] * np.exp(CONTACT_PER_DISSATISFACTION * GRID)[None, :]
                 + np.einsum("ns,ngs->ng", tone_counts[:, j], log_tone[ri[:, j].astype(int)])
             )
             hazard = 1 / (1 + np.exp(-(z_observed[:, j : j + 1] + h.latent_sd * GRID[None, :] + world.intercept)))
@@ -193,7 +198,7 @@ def _forward(
 
     expired = np.broadcast_to(world.is_expired[idx, m][:, None], shape).copy()
     expired_on = np.broadcast_to(world.renewal_date[idx, m][:, None], shape).copy()  # used where expired
-    simulated = {k: np.zeros(shape) for k in ("complaints", "cancel", "negative", "positive", "any")}
+    simulated: list[tuple[int, dict[tuple[int, str], np.ndarray]]] = []  # (month, contacts by tone, intent)
     survive = np.ones(shape)
     end = s + np.timedelta64(horizon_days, "D")
     for k in range(m, world.n_months):
@@ -208,7 +213,9 @@ def _forward(
             ((next_renewal - sk).astype(int) / DAYS_PER_MONTH)[:, None],
         )
         seen = _observed_window(world, idx, s, sk)
-        window = {key: seen[key][:, None] + simulated[key] for key in simulated}
+        window_start = sk - np.timedelta64(h.contact_window_days, "D")
+        future = _simulated_window(rng, simulated, starts, days, window_start, shape)
+        window = {key: seen[key][:, None] + future[key] for key in WINDOW_KEYS}
         drivers = {
             "months_to_renewal": mtr,
             "is_expired": expired,
@@ -230,24 +237,47 @@ def _forward(
         rate = contact_rate(dissatisfaction, mtr, rise)
         tone = sentiment_probabilities(dissatisfaction, rise)
         talk = 1 + RENEWAL_TALK_NEAR_RENEWAL * near_renewal(mtr) + PRICING_TALK_AFTER_PRICE_RISE * rise
+        cells: dict[tuple[int, str], np.ndarray] = {}
         for sentiment in (NEGATIVE, NEUTRAL, POSITIVE):
             cancel_share = INTENT_GIVEN_SENTIMENT[sentiment, CANCELLATION] / talk
             complaint_share = INTENT_GIVEN_SENTIMENT[sentiment, COMPLAINT] / talk
             expected = rate * tone[..., sentiment]
-            cancels = rng.poisson(expected * cancel_share)
-            complaints = rng.poisson(expected * complaint_share)
-            others = rng.poisson(expected * np.clip(1 - cancel_share - complaint_share, 0, None))
-            total = cancels + complaints + others
-            simulated["cancel"] += cancels
-            simulated["complaints"] += complaints
-            simulated["any"] += total
-            if sentiment == NEGATIVE:
-                simulated["negative"] += total
-            elif sentiment == POSITIVE:
-                simulated["positive"] += total
+            cells[sentiment, "cancel"] = rng.poisson(expected * cancel_share)
+            cells[sentiment, "complaint"] = rng.poisson(expected * complaint_share)
+            cells[sentiment, "other"] = rng.poisson(expected * np.clip(1 - cancel_share - complaint_share, 0, None))
+        simulated.append((k, cells))
         # a renewal inside the month may end in expiry instead (decided that month, unknown before)
         renews = (next_renewal < starts[k + 1])[:, None] & ~expired & (act <= sk)[:, None]
         expire = renews & (rng.random(shape) < EXPIRE_AT_RENEWAL)
         expired_on = np.where(expire, next_renewal[:, None], expired_on)
         expired |= expire
     return 1 - survive.mean(axis=1)
+
+
+def _simulated_window(
+    rng: np.random.Generator,
+    simulated: list[tuple[int, dict[tuple[int, str], np.ndarray]]],
+    starts: np.ndarray,
+    days: np.ndarray,
+    window_start: np.datetime64,
+    shape: tuple[int, int],
+) -> dict[str, np.ndarray]:
+    """Contact-window counts from the simulated months: a month partly before ``window_start`` keeps each
+    contact with the share of its days inside the window (contact days are uniform within a month)."""
+    out = {key: np.zeros(shape) for key in WINDOW_KEYS}
+    for j, cells in simulated:
+        inside = int(np.clip((starts[j] + np.timedelta64(int(days[j]), "D") - window_start).astype(int), 0, days[j]))
+        if inside == 0:
+            continue
+        for (sentiment, kind), counts in cells.items():
+            kept = counts if inside == days[j] else rng.binomial(counts, inside / days[j])
+            out["any"] += kept
+            if kind == "cancel":
+                out["cancel"] += kept
+            elif kind == "complaint":
+                out["complaints"] += kept
+            if sentiment == NEGATIVE:
+                out["negative"] += kept
+            elif sentiment == POSITIVE:
+                out["positive"] += kept
+    return out

@@ -72,6 +72,11 @@ def model_card(settings: Settings, model: ChurnModel, report: TrainReport) -> st
             "(more than two standard errors) would be leaking; training refuses to "
             "finish if it is.",
         ]
+        if not report.truth.get("truth_is_best_possible", 1.0):
+            lines.append(
+                "This delivery's truth predates the best-possible probability: the figures above compare "
+                "the model with the oracle."
+            )
     lines += [
         "",
         "## Limits",

@@ -8,6 +8,7 @@ import hashlib
 import json
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -133,7 +134,14 @@ def truth_on(settings: Settings, rows: pd.DataFrame) -> dict[str, np.ndarray] | 
     if joined[wanted[2:]].isna().any().any():
         return None
     oracle = joined["p_true"].to_numpy()
-    return {"best": joined["p_observable"].to_numpy() if "p_observable" in joined else oracle, "oracle": oracle}
+    if "p_observable" not in joined:
+        warnings.warn(
+            f"{path} has no p_observable (written by an older generator): the model is compared with the "
+            "oracle, which no model can reach; regenerate the delivery for the best-possible comparator",
+            stacklevel=2,
+        )
+        return {"best": oracle, "oracle": oracle}
+    return {"best": joined["p_observable"].to_numpy(), "oracle": oracle}
 
 
 def fit_churn_model(
@@ -206,6 +214,8 @@ def fit_churn_model(
         truth = {f"truth_{k}": v for k, v in truth_metrics.items()}
         truth |= {f"oracle_{k}": v for k, v in oracle_metrics.items()}
         truth |= {f"{k}_vs_oracle": model_metrics[k] / oracle_metrics[k] for k in ("roc_auc", "pr_auc")}
+        # 1 when "truth" is the best possible (p_observable), 0 when an old truth file gave only the oracle
+        truth["truth_is_best_possible"] = float(known["best"] is not known["oracle"])
         # Beating the best possible by more than sampling noise (two standard errors) means a feature knows
         # the future.
         noise = 2 * auc_standard_error(truth_metrics["roc_auc"], int(y_test.sum()), int((1 - y_test).sum()))

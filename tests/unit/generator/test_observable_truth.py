@@ -22,12 +22,14 @@ from spanishgas.generator import world as w
 pytestmark = pytest.mark.unit
 
 
-def _config(latent_sd: float = HazardCoefficients().latent_sd, customers: int = 1_500) -> GeneratorConfig:
+def _config(
+    latent_sd: float = HazardCoefficients().latent_sd, customers: int = 1_500, window_days: int = 180
+) -> GeneratorConfig:
     return GeneratorConfig(
         customers=customers,
         start=date(2023, 1, 1),
         end=date(2024, 6, 30),
-        hazard=HazardCoefficients(latent_sd=latent_sd),
+        hazard=HazardCoefficients(latent_sd=latent_sd, contact_window_days=window_days),
     )
 
 
@@ -64,7 +66,17 @@ def full_world() -> w.World:
 
 
 def test_is_the_oracles_expectation_given_the_observables(full_world: w.World) -> None:
-    oracle, best = _both(full_world, 90)
+    _assert_calibrated_against_the_oracle(*_both(full_world, 90))
+
+
+def test_contacts_simulated_in_the_horizon_leave_a_short_window() -> None:
+    # a 20-day contact window inside a 90-day horizon: a simulated month's contacts age out, partly
+    # (thinned by the days still inside) and then wholly
+    world = w.simulate(_config(customers=3_000, window_days=20))
+    _assert_calibrated_against_the_oracle(*_both(world, 90))
+
+
+def _assert_calibrated_against_the_oracle(oracle: np.ndarray, best: np.ndarray) -> None:
     frame = pd.DataFrame({"oracle": oracle, "best": best})
     frame["decile"] = pd.qcut(frame["best"], 10, labels=False)
     by_decile = frame.groupby("decile").mean()
