@@ -26,7 +26,7 @@ def test_demo_publishes_every_layer(spark, tmp_path: Path) -> None:  # type: ign
     # the utility's floor is out of reach on synthetic data, and the demo shows the gate saying so
     text = console.export_text()  # export clears the record: read it once
     assert "cannot support that floor" in text
-    if "champion: version" in text:
-        assert outputs["scores"].is_file()
-        assert "agent view of C" in text and "spanishgas serve" in text  # the API's service answered
+    assert "champion: version" in text or "champion assigned without the gate" in text
+    assert outputs["scores"].is_file()  # every step ran, the last one included
+    assert "agent view of C" in text and "spanishgas serve" in text  # the API's service answered
     assert "demo finished" in text and str(outputs["lake"].resolve()) in text

@@ -40,8 +40,8 @@ def served(model_lake: Settings, tmp_path_factory: pytest.TempPathFactory) -> di
     batch job's table for the same model version. MLflow lives in its own folder so the other model
     tests' aliases are untouched."""
     from spanishgas.feature_store.store import materialize
-    from spanishgas.model.registry import promote
-    from spanishgas.model.train import gate_rows, load_training_data, train
+    from spanishgas.model.registry import assign_champion
+    from spanishgas.model.train import load_training_data, train
     from spanishgas.retention.job import run_score, run_segment
 
     root = tmp_path_factory.mktemp("api-mlflow")
@@ -55,7 +55,8 @@ def served(model_lake: Settings, tmp_path_factory: pytest.TempPathFactory) -> di
     )
     data = load_training_data(settings, "E5")
     first = train(settings, "E5", 3, data=data)
-    assert promote(settings, gate_rows(settings, "E5"), floor=0.0, reason="api tests").promoted
+    # the serving path is under test, not the gate (whose verdict on a few hundred rows is a coin flip)
+    assign_champion(settings, first.model_version, reason="api tests")
     run_segment(settings)
     materialize(settings)
     batch = run_score(settings).table.set_index("customer_id")

@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def test_register_promote_and_rollback_through_the_tracking_server(
 ) -> None:
     from mlflow.tracking import MlflowClient
 
-    from spanishgas.model.registry import alias_version, promote, rollback
+    from spanishgas.model.registry import DECISIONS_EXPERIMENT, alias_version, assign_champion, promote, rollback
     from spanishgas.model.train import gate_rows, load_training_data, train
 
     settings = model_lake.model_copy(
@@ -103,15 +104,22 @@ def test_register_promote_and_rollback_through_the_tracking_server(
     )
     data = load_training_data(settings, "E5")
     first = train(settings, "E5", 3, data=data)
-    rows = gate_rows(settings, "E5")
-    assert promote(settings, rows, floor=0.0, reason="test").promoted
+    # the gate runs through the server (scores, baseline, a logged decision); its verdict on a few hundred
+    # rows is a coin flip, so the champion is then assigned: aliases, history and rollback are under test
+    verdict = promote(settings, gate_rows(settings, "E5"), floor=0.0, reason="test")
+    assign_champion(settings, first.model_version, reason="test")
     second = train(settings, "E5", 3, data=data)  # resumes the Postgres-stored study: same model
-    assert promote(settings, rows, floor=0.0, reason="test").promoted
+    assign_champion(settings, second.model_version, reason="test")
     assert alias_version(settings, "champion") == second.model_version
     rollback(settings, reason="test")
     assert alias_version(settings, "champion") == first.model_version
 
     client = MlflowClient(tracking_uri=mlflow_server["url"])
+    decisions = client.get_experiment_by_name(DECISIONS_EXPERIMENT)
+    logged = client.search_runs([decisions.experiment_id])
+    kinds = Counter(r.data.tags["decision"] for r in logged)
+    first_kind = "promote" if verdict.promoted else "promotion-refused"
+    assert kinds >= Counter([first_kind, "assign", "assign", "rollback"])  # every decision is on the server
     run = client.get_run(first.mlflow_run_id)
     assert run.data.params["gold_run_id"] == first.gold_run_id
     assert "model_card.md" in {a.path for a in client.list_artifacts(first.mlflow_run_id)}

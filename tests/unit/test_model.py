@@ -219,3 +219,10 @@ def test_truth_on_prefers_the_best_possible_and_says_when_it_falls_back(tmp_path
     assert known is not None and known["best"] is known["oracle"]
     # rows the truth does not cover: no comparison at all rather than a partial one
     assert truth_on(settings, rows.assign(customer_id=["A", "Z"])) is None
+
+
+def test_assigning_the_champion_without_the_gate_needs_a_reason() -> None:
+    from spanishgas.model.registry import assign_champion
+
+    with pytest.raises(ValueError, match="needs a reason"):
+        assign_champion(Settings(), "1", reason="")

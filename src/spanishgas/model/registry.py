@@ -285,12 +285,29 @@ def promote(settings: Settings, rows: GateRows, floor: float | None = None, reas
     if ok and champion_version == challenger.version:
         reasons.append(f"v{challenger.version} is already the champion: nothing moved")
     elif ok:
-        client.set_registered_model_alias(name, CHAMPION, challenger.version)
-        history = _history(client, name)
-        client.set_registered_model_tag(name, HISTORY_TAG, json.dumps([*history, challenger.version]))
+        _move_champion(client, name, challenger.version)
     result = GateResult(ok, challenger.version, champion_version, reasons, figures)
     _log_decision(settings, client, "promote" if ok else "promotion-refused", asdict(result))
     return result
+
+
+def _move_champion(client: MlflowClient, name: str, version: str) -> None:
+    client.set_registered_model_alias(name, CHAMPION, version)
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps([*_history(client, name), version]))
+
+
+def assign_champion(settings: Settings, version: str, reason: str) -> None:
+    """Make ``version`` the champion without the gate, recorded as an ``assign`` decision with the reason.
+
+    For set-ups where the gate's verdict is not the point (a test's serving path, a demo on a few hundred
+    rows); ``spanishgas promote`` always goes through the gate."""
+    if not reason:
+        raise ValueError("assigning the champion without the gate needs a reason")
+    client = configure(settings)
+    name = settings.model.registered_name
+    before = alias_version(settings, CHAMPION)
+    _move_champion(client, name, version)
+    _log_decision(settings, client, "assign", {"version": version, "champion_before": before, "reason": reason})
 
 
 def rollback(settings: Settings, reason: str = "") -> dict[str, Any]:
