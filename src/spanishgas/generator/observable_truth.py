@@ -35,6 +35,7 @@ from scipy.special import ndtr
 
 from spanishgas.generator.world import (
     CONTACT_PER_DISSATISFACTION,
+    CONTACT_WINDOW_KEYS,
     DAYS_PER_MONTH,
     EXPIRE_AT_RENEWAL,
     INTENT_GIVEN_SENTIMENT,
@@ -49,6 +50,7 @@ from spanishgas.generator.world import (
     add_years,
     anniversaries_until,
     contact_rate,
+    contact_window_counts,
     dynamic_logit,
     month_key,
     near_renewal,
@@ -65,7 +67,6 @@ LOG_PRIOR = -0.5 * GRID**2
 DEFAULT_REPLICATES = 64
 CANCELLATION, COMPLAINT = INTENTS.index("cancellation"), INTENTS.index("complaint")
 NEGATIVE, NEUTRAL, POSITIVE = 0, 1, 2
-WINDOW_KEYS = ("complaints", "cancel", "negative", "positive", "any")
 
 
 def sentiment_probabilities(dissatisfaction: np.ndarray, recent_increase: np.ndarray) -> np.ndarray:
@@ -87,26 +88,6 @@ def _sample_grid(rng: np.random.Generator, log_weight: np.ndarray, replicates: i
     cell = np.searchsorted((cdf + shift).ravel(), (u + shift).ravel()).reshape(u.shape) - shift * len(GRID)
     cell = np.clip(cell, 0, len(GRID) - 1)
     return GRID[cell] + rng.uniform(-GRID_STEP / 2, GRID_STEP / 2, u.shape)
-
-
-def _observed_window(world: World, rows: np.ndarray, as_of: np.datetime64, month_start: np.datetime64) -> dict:
-    """Contact-window counts at ``month_start`` from the contacts delivered before ``as_of``."""
-    c = world.contacts
-    days = world.cfg.hazard.contact_window_days
-    seen = (c["date"] < as_of) & (c["date"] >= month_start - np.timedelta64(days, "D"))
-    n = len(world.population)
-
-    def count(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(c["customer"][seen & mask], minlength=n)[rows].astype(float)
-
-    everything = np.ones(len(seen), dtype=bool)
-    return {
-        "complaints": count(c["intent"] == COMPLAINT),
-        "cancel": count(c["intent"] == CANCELLATION),
-        "negative": count(c["sentiment"] == NEGATIVE),
-        "positive": count(c["sentiment"] == POSITIVE),
-        "any": count(everything),
-    }
 
 
 def history_log_likelihoods(world: World) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
@@ -212,10 +193,10 @@ def _forward(
             (expired_on - sk).astype(int) / DAYS_PER_MONTH,
             ((next_renewal - sk).astype(int) / DAYS_PER_MONTH)[:, None],
         )
-        seen = _observed_window(world, idx, s, sk)
         window_start = sk - np.timedelta64(h.contact_window_days, "D")
+        seen = {key: v[idx] for key, v in contact_window_counts(world.contacts, len(pop), window_start, s).items()}
         future = _simulated_window(rng, simulated, starts, days, window_start, shape)
-        window = {key: seen[key][:, None] + future[key] for key in WINDOW_KEYS}
+        window = {key: seen[key][:, None] + future[key] for key in CONTACT_WINDOW_KEYS}
         drivers = {
             "months_to_renewal": mtr,
             "is_expired": expired,
@@ -264,7 +245,7 @@ def _simulated_window(
 ) -> dict[str, np.ndarray]:
     """Contact-window counts from the simulated months: a month partly before ``window_start`` keeps each
     contact with the share of its days inside the window (contact days are uniform within a month)."""
-    out = {key: np.zeros(shape) for key in WINDOW_KEYS}
+    out = {key: np.zeros(shape) for key in CONTACT_WINDOW_KEYS}
     for j, cells in simulated:
         inside = int(np.clip((starts[j] + np.timedelta64(int(days[j]), "D") - window_start).astype(int), 0, days[j]))
         if inside == 0:

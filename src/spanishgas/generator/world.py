@@ -470,19 +470,11 @@ def simulate(cfg: GeneratorConfig) -> World:
     contacts = _simulate_contacts(cfg, pop, month_starts, month_days, months_to_renewal, recent_increase)
 
     # ---- contact drivers at each month start: the contact window before it
-    c_cust, c_date = contacts["customer"], contacts["date"]
-    complaints = np.zeros((n, m_total))
-    cancel = np.zeros((n, m_total))
-    negative = np.zeros((n, m_total))
-    positive = np.zeros((n, m_total))
-    any_contact = np.zeros((n, m_total))
-    for m, s in enumerate(month_starts):
-        win = (c_date < s) & (c_date >= s - np.timedelta64(cfg.hazard.contact_window_days, "D"))
-        np.add.at(complaints[:, m], c_cust[win & (contacts["intent"] == INTENTS.index("complaint"))], 1)
-        np.add.at(cancel[:, m], c_cust[win & (contacts["intent"] == INTENTS.index("cancellation"))], 1)
-        np.add.at(negative[:, m], c_cust[win & (contacts["sentiment"] == 0)], 1)
-        np.add.at(positive[:, m], c_cust[win & (contacts["sentiment"] == 2)], 1)
-        np.add.at(any_contact[:, m], c_cust[win], 1)
+    window = np.timedelta64(cfg.hazard.contact_window_days, "D")
+    counts = [contact_window_counts(contacts, n, s - window, s) for s in month_starts]
+    complaints, cancel, negative, positive, any_contact = (
+        np.stack([c[key] for c in counts], axis=1) for key in CONTACT_WINDOW_KEYS
+    )
 
     tenure_months = (month_starts[None, :] - act[:, None]).astype(int) / DAYS_PER_MONTH
     drivers = {
@@ -594,6 +586,28 @@ def contact_rate(dissatisfaction: np.ndarray, months_to_renewal: np.ndarray, rec
     log_rate = CONTACT_PER_DISSATISFACTION * dissatisfaction + 0.45 * near
     log_rate = log_rate + 0.6 * recent_increase + 0.3 * (months_to_renewal < 0)
     return CONTACT_BASE_RATE * np.exp(log_rate)
+
+
+CONTACT_WINDOW_KEYS = ("complaints", "cancel", "negative", "positive", "any")
+
+
+def contact_window_counts(
+    contacts: dict[str, np.ndarray], n: int, since: np.datetime64, before: np.datetime64
+) -> dict[str, np.ndarray]:
+    """Per customer (``n``), the contacts dated in [since, before): complaints, cancellation intents,
+    negative and positive ones, and all of them (``CONTACT_WINDOW_KEYS``)."""
+    inside = (contacts["date"] >= since) & (contacts["date"] < before)
+
+    def count(kind: np.ndarray) -> np.ndarray:
+        return np.bincount(contacts["customer"][inside & kind], minlength=n).astype(float)
+
+    return {
+        "complaints": count(contacts["intent"] == INTENTS.index("complaint")),
+        "cancel": count(contacts["intent"] == INTENTS.index("cancellation")),
+        "negative": count(contacts["sentiment"] == 0),
+        "positive": count(contacts["sentiment"] == 2),
+        "any": count(np.ones(len(inside), dtype=bool)),
+    }
 
 
 def _hazard_logit_without_intercept(
