@@ -44,7 +44,10 @@ def main() -> None:
     frame = data.frame.merge(truth[columns], on=["customer_id", "as_of_date"])
     frame[drivers] = frame[drivers].astype(float)
     split = time_split(
-        sorted(frame["as_of_date"].unique()), settings.label_horizon_days, settings.model.validation_dates
+        sorted(frame["as_of_date"].unique()),
+        settings.label_horizon_days,
+        settings.model.validation_dates,
+        settings.model.test_dates,
     )
     train, validation, test = split_frame(frame, split)
     y = test["label"].to_numpy()

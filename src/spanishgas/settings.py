@@ -131,6 +131,7 @@ class ModelSettings(BaseModel):
     trials: int = 50
     tuning_timeout_s: int = 540
     validation_dates: int = Field(default=2, description="as-of dates in the validation period")
+    test_dates: int = Field(default=1, ge=1, description="latest as-of dates in the forward test period")
     recall_target: float = Field(default=0.70, description="the threshold maximizes precision at this recall")
     # The utility's requirement. On data whose best possible PR-AUC is lower, promotion refuses and says so.
     pr_auc_floor: float = 0.70

@@ -39,6 +39,19 @@ def test_split_has_no_time_overlap(n_dates: int) -> None:
         assert len(split.validation) == 1 and split.train == [dates[0]]
 
 
+def test_split_with_several_test_dates_keeps_the_gap_before_the_first() -> None:
+    from spanishgas.model.split import SplitError, time_split
+
+    dates = _months(date(2023, 1, 1), 15)
+    split = time_split(dates, horizon_days=90, validation_dates=2, test_dates=3)
+    assert split.test == dates[-3:]
+    assert max(split.validation) + timedelta(days=90) <= min(split.test)
+    assert max(split.train) + timedelta(days=90) <= min(split.validation)
+    assert split.validation == [dates[8], dates[9]] and split.train == dates[:6]
+    with pytest.raises(SplitError, match="at least 1"):
+        time_split(dates, horizon_days=90, test_dates=0)
+
+
 def test_split_refuses_too_short_a_history() -> None:
     from spanishgas.model.split import SplitError, time_split
 

@@ -27,19 +27,23 @@ class TimeSplit:
         return {k: f"{min(v)}..{max(v)} ({len(v)} dates)" for k, v in vars(self).items()}
 
 
-def time_split(as_of_dates: list[date], horizon_days: int, validation_dates: int = 2) -> TimeSplit:
-    """Test on the latest as-of date; validate on up to ``validation_dates`` latest dates whose labels end
-    before the test date (fewer when more would leave nothing to train on); train on every date whose
-    labels end before the first validation date.
+def time_split(as_of_dates: list[date], horizon_days: int, validation_dates: int = 2, test_dates: int = 1) -> TimeSplit:
+    """Test on the latest ``test_dates`` as-of dates; validate on up to ``validation_dates`` latest dates
+    whose labels end before the first test date (fewer when more would leave nothing to train on); train
+    on every date whose labels end before the first validation date.
 
     A label covers (as-of, as-of + horizon], so a gap of one horizon between periods means no customer's
-    outcome is known to an earlier period while it is still being predicted in a later one.
+    outcome is known to an earlier period while it is still being predicted in a later one. Test dates
+    follow each other without a gap: the test period only measures, so overlapping labels inside it leak
+    nothing; more test dates give a steadier figure at the price of older training data.
     """
     dates = sorted(set(as_of_dates))
     horizon = timedelta(days=horizon_days)
     if not dates:
         raise SplitError("no labelled as-of dates")
-    test = [dates[-1]]
+    if test_dates < 1:
+        raise SplitError(f"test_dates must be at least 1, got {test_dates}")
+    test = dates[-test_dates:]
     before_test = [d for d in dates if d + horizon <= test[0]]
     if not before_test:
         raise SplitError(f"no as-of date ends its {horizon_days}-day label before the test date {test[0]}")

@@ -266,7 +266,10 @@ def train(
     experiment = experiment or settings.model.experiment
     data = data or load_training_data(settings, experiment)
     split = time_split(
-        sorted(data.frame["as_of_date"].unique()), label_horizon(settings, data.frame), settings.model.validation_dates
+        sorted(data.frame["as_of_date"].unique()),
+        label_horizon(settings, data.frame),
+        settings.model.validation_dates,
+        settings.model.test_dates,
     )
     model, report, scores = fit_churn_model(data, split, settings, trials or settings.model.trials)
     _, test = split_frame(data.frame, split)[1:]
@@ -318,7 +321,10 @@ def gate_rows(settings: Settings, experiment: str) -> Any:
 
     data = load_training_data(settings, experiment, service=MODEL_SERVICE)
     split = time_split(
-        sorted(data.frame["as_of_date"].unique()), label_horizon(settings, data.frame), settings.model.validation_dates
+        sorted(data.frame["as_of_date"].unique()),
+        label_horizon(settings, data.frame),
+        settings.model.validation_dates,
+        settings.model.test_dates,
     )
     train_rows, _, test_rows = split_frame(data.frame, split)
     known = truth_on(settings, test_rows)
