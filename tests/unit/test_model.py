@@ -172,7 +172,7 @@ def test_auc_standard_error_shrinks_with_more_positives() -> None:
 @pytest.mark.parametrize("method", ["isotonic", "platt"])
 def test_calibrator_matches_the_fitted_scikit_learn_model(method: str) -> None:
     """The calibrator skips scikit-learn's input checks for speed; its numbers must not change."""
-    from spanishgas.model.churn_model import Calibrator, _logit
+    from spanishgas.model.churn_model import ISOTONIC_TIE_BREAK, Calibrator, _logit
 
     rng = np.random.default_rng(3)
     raw = rng.beta(1, 8, 4000)
@@ -180,10 +180,37 @@ def test_calibrator_matches_the_fitted_scikit_learn_model(method: str) -> None:
     calibrator = Calibrator(method).fit(raw[:3000], y[:3000])
     fresh = np.concatenate([raw[3000:], [0.0, 1.0, raw.min() / 2, 0.999]])  # includes out-of-range scores
     if method == "isotonic":
-        expected = np.clip(calibrator._model.predict(fresh), 0.0, 1.0)
+        # plus the tie-break share of the raw score (test below)
+        tie_break = ISOTONIC_TIE_BREAK
+        expected = (1 - tie_break) * np.clip(calibrator._model.predict(fresh), 0.0, 1.0) + tie_break * fresh
     else:
         expected = calibrator._model.predict_proba(_logit(fresh)[:, None])[:, 1]
     np.testing.assert_allclose(calibrator.transform(fresh), expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("method", ["isotonic", "platt"])
+def test_calibration_keeps_the_models_order(method: str) -> None:
+    """Isotonic regression alone is flat over blocks and beyond the fitted range, which ties customers the
+    model ranks apart and lowers PR-AUC; the calibrated probabilities must keep every raw distinction."""
+    from sklearn.metrics import average_precision_score
+
+    from spanishgas.model.churn_model import ISOTONIC_TIE_BREAK, Calibrator
+
+    rng = np.random.default_rng(5)
+    raw = rng.beta(1, 10, 6000)
+    y = (rng.random(6000) < np.sqrt(raw)).astype(int)
+    calibrator = Calibrator(method).fit(raw[:2000], y[:2000])
+    fresh = np.sort(np.concatenate([raw[2000:], [raw[:2000].max() * 1.01, raw[:2000].max() * 1.02, 0.999]]))
+    calibrated = calibrator.transform(fresh)
+    assert np.all(np.diff(calibrated) > 0)  # strictly increasing: no two distinct scores tie
+    held = slice(2000, None)
+    assert average_precision_score(y[held], calibrator.transform(raw[held])) == pytest.approx(
+        average_precision_score(y[held], raw[held]), abs=1e-12
+    )
+    if method == "isotonic":
+        plain = np.clip(calibrator._model.predict(fresh), 0.0, 1.0)
+        assert len(np.unique(plain)) < len(fresh) // 10  # what the tie-break is for
+        assert np.max(np.abs(calibrated - plain)) <= ISOTONIC_TIE_BREAK
 
 
 def test_reason_contributions_explain_the_trees_that_score() -> None:

@@ -72,6 +72,10 @@ def random_forest_baseline(features: list[str], seed: int) -> Pipeline:
     )
 
 
+# Share of the raw score blended into isotonic probabilities (see Calibrator.transform).
+ISOTONIC_TIE_BREAK = 1e-6
+
+
 @dataclass
 class Calibrator:
     """Maps raw scores to probabilities: isotonic regression or Platt scaling on the log-odds."""
@@ -94,18 +98,25 @@ class Calibrator:
         return self
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities.
+        """Calibrated probabilities, in the same order as the raw scores.
 
         The fitted scikit-learn models' own arithmetic, without their input checks (which cost more than
         the arithmetic for the one row the API scores): linear interpolation between the isotonic
-        thresholds, clipped to the fitted range, or the logistic of the fitted line on the log-odds."""
+        thresholds, clipped to the fitted range, or the logistic of the fitted line on the log-odds.
+
+        Isotonic regression is flat over each block and beyond the fitted range, so on its own it ties
+        customers the model tells apart (17,879 test rows fell into 72 values in one full-scale run, and
+        PR-AUC dropped from 0.174 to 0.157). A one-in-a-million share of the raw score breaks those ties:
+        the order is the model's again and no probability moves by more than ``ISOTONIC_TIE_BREAK``."""
         raw = np.asarray(raw, dtype=float)
         m = self._model
         if self.method == "isotonic":
             if len(m.X_thresholds_) == 1:
-                return np.clip(np.full(raw.shape, m.y_thresholds_[0]), 0.0, 1.0)
-            clipped = np.clip(raw, m.X_min_, m.X_max_)
-            return np.clip(np.interp(clipped, m.X_thresholds_, m.y_thresholds_), 0.0, 1.0)
+                stepped = np.full(raw.shape, m.y_thresholds_[0])
+            else:
+                stepped = np.interp(np.clip(raw, m.X_min_, m.X_max_), m.X_thresholds_, m.y_thresholds_)
+            stepped = np.clip(stepped, 0.0, 1.0)
+            return (1.0 - ISOTONIC_TIE_BREAK) * stepped + ISOTONIC_TIE_BREAK * np.clip(raw, 0.0, 1.0)
         z = m.coef_[0, 0] * _logit(raw) + m.intercept_[0]
         return 1.0 / (1.0 + np.exp(-z))
 
