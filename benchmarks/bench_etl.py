@@ -60,7 +60,7 @@ def plain_spark_reference(spark: Any, raw: Path) -> float:
     """Seconds plain Spark takes for the same aggregation straight from the CSV (the issue's second
     reference: a typed read and a group-by, with no checks, lineage, deduplication or output)."""
     from pyspark.sql import functions as F
-    from pyspark.sql.types import DoubleType, StringType, StructField, StructType, TimestampNTZType
+    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
     from spanishgas.calendar import national_holidays
     from spanishgas.etl.silver import tariff_period_expr
@@ -70,12 +70,15 @@ def plain_spark_reference(spark: Any, raw: Path) -> float:
     schema = StructType(
         [
             StructField("customer_id", StringType()),
-            StructField("timestamp", TimestampNTZType()),
+            StructField("timestamp", StringType()),
             StructField("consumption_elec_kwh", DoubleType()),
             StructField("consumption_gas_m3", DoubleType()),
         ]
     )
-    hourly = spark.read.csv(files, schema=schema, header=True, timestampNTZFormat="yyyy-MM-dd HH:mm:ss")
+    # the timestamp read as text and cast: several times faster than the CSV reader's pattern parser
+    hourly = spark.read.csv(files, schema=schema, header=True).withColumn(
+        "timestamp", F.col("timestamp").cast("timestamp_ntz")
+    )
     ts = F.col("timestamp")
     grouped = hourly.groupBy(
         "customer_id",
