@@ -30,8 +30,8 @@ def main() -> None:
     from xgboost import XGBClassifier
 
     from spanishgas.model.metrics import ranking_metrics
-    from spanishgas.model.split import split_frame, time_split
-    from spanishgas.model.train import TRUTH_FILE, load_training_data
+    from spanishgas.model.split import split_frame
+    from spanishgas.model.train import TRUTH_FILE, forward_split, load_training_data
     from spanishgas.settings import get_settings
 
     settings = get_settings()
@@ -43,12 +43,7 @@ def main() -> None:
     columns = list(dict.fromkeys(["customer_id", "as_of_date", "p_true", best, *drivers]))
     frame = data.frame.merge(truth[columns], on=["customer_id", "as_of_date"])
     frame[drivers] = frame[drivers].astype(float)
-    split = time_split(
-        sorted(frame["as_of_date"].unique()),
-        settings.label_horizon_days,
-        settings.model.validation_dates,
-        settings.model.test_dates,
-    )
+    split = forward_split(settings, frame)
     train, validation, test = split_frame(frame, split)
     y = test["label"].to_numpy()
     best_m = ranking_metrics(y, test[best].to_numpy())

@@ -97,6 +97,17 @@ def label_horizon(settings: Settings, frame: pd.DataFrame) -> int:
     return settings.label_horizon_days
 
 
+def forward_split(settings: Settings, frame: pd.DataFrame) -> TimeSplit:
+    """The forward split of the labelled rows with the settings' period sizes (training, the promotion
+    gate and the ceiling benchmark must all cut the same way)."""
+    return time_split(
+        sorted(frame["as_of_date"].unique()),
+        label_horizon(settings, frame),
+        settings.model.validation_dates,
+        settings.model.test_dates,
+    )
+
+
 def choose_calibration(raw: np.ndarray, y: np.ndarray, groups: np.ndarray) -> str:
     """Isotonic or Platt, whichever has the lower Brier score in two-fold cross-fitting over the
     validation rows (folds by customer, so one customer's snapshots stay together)."""
@@ -265,12 +276,7 @@ def train(
 
     experiment = experiment or settings.model.experiment
     data = data or load_training_data(settings, experiment)
-    split = time_split(
-        sorted(data.frame["as_of_date"].unique()),
-        label_horizon(settings, data.frame),
-        settings.model.validation_dates,
-        settings.model.test_dates,
-    )
+    split = forward_split(settings, data.frame)
     model, report, scores = fit_churn_model(data, split, settings, trials or settings.model.trials)
     _, test = split_frame(data.frame, split)[1:]
     with tempfile.TemporaryDirectory() as tmp:
@@ -320,12 +326,7 @@ def gate_rows(settings: Settings, experiment: str) -> Any:
     from spanishgas.model.registry import GateRows
 
     data = load_training_data(settings, experiment, service=MODEL_SERVICE)
-    split = time_split(
-        sorted(data.frame["as_of_date"].unique()),
-        label_horizon(settings, data.frame),
-        settings.model.validation_dates,
-        settings.model.test_dates,
-    )
+    split = forward_split(settings, data.frame)
     train_rows, _, test_rows = split_frame(data.frame, split)
     known = truth_on(settings, test_rows)
     truth_pr = None if known is None else ranking_metrics(test_rows["label"].to_numpy(), known["best"])["pr_auc"]
