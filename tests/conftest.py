@@ -92,10 +92,12 @@ def small_delivery(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
 def small_lake(spark, small_delivery, tmp_path_factory):  # type: ignore[no-untyped-def]
     """The small delivery run through bronze, silver and gold (with real GX gates) once per test run."""
     from spanishgas.etl.pipeline import run_bronze, run_gold, run_silver
-    from spanishgas.settings import Settings
+    from spanishgas.settings import EtlSettings, Settings
 
     root = tmp_path_factory.mktemp("lake")
-    settings = Settings(lake_uri=str(root / "lake"), gx_root=root / "great_expectations")
+    # the hourly file (about 80 MB) takes bronze's large-file path, in several blocks, as at full scale
+    etl = EtlSettings(bulk_csv_min_bytes=1024**2, bulk_csv_block_bytes=16 * 1024**2)
+    settings = Settings(lake_uri=str(root / "lake"), gx_root=root / "great_expectations", etl=etl)
     raw, _ = small_delivery
     bronze = run_bronze(settings, raw_dir=raw, spark=spark)
     silver = run_silver(settings, spark=spark)

@@ -84,6 +84,15 @@ class SparkSettings(BaseModel):
         return self.shuffle_partitions or 4 * (os.cpu_count() or 2)
 
 
+class EtlSettings(BaseModel):
+    """How the medallion jobs read the delivery."""
+
+    bulk_csv_min_bytes: int = Field(
+        default=256 * 1024**2, ge=0, description="CSV tables this large are read by Arrow inside Spark tasks"
+    )
+    bulk_csv_block_bytes: int = Field(default=64 * 1024**2, gt=0, description="bytes of a large CSV file per task")
+
+
 class ApiSettings(BaseModel):
     """The call-center scoring service."""
 
@@ -166,6 +175,7 @@ class Settings(BaseSettings):
     seed: int = 42
 
     spark: SparkSettings = Field(default_factory=SparkSettings)
+    etl: EtlSettings = Field(default_factory=EtlSettings)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     s3: S3Settings = Field(default_factory=S3Settings)

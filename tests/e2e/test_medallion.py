@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
 
 from spanishgas.etl import pipeline
 from spanishgas.etl.bronze import DeliveryError
 from spanishgas.generator import Dirtiness, GeneratorConfig, generate
 from spanishgas.lake import Lake
 from spanishgas.quality import gates
-from spanishgas.settings import Settings
+from spanishgas.settings import EtlSettings, Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.slow]
 
@@ -56,6 +57,59 @@ def test_every_row_of_every_file_is_accounted_for(spark, small_lake, small_deliv
     assert all(g["success"] for g in small_lake["gold"]["gates"].values())
     docs = Path(small_lake["settings"].gx_root) / "uncommitted" / "data_docs" / "local_site" / "index.html"
     assert docs.exists()
+
+
+def test_large_file_reader_writes_what_the_spark_reader_writes(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Bronze's Arrow path (large CSV files, in blocks) and its Spark path give the same tables and counts,
+    row for row, on a delivery with every kind of dirt the generator plants."""
+    generate(
+        GeneratorConfig(
+            customers=120,
+            start=date(2024, 1, 1),
+            end=date(2024, 2, 29),
+            out_dir=tmp_path / "raw",
+            truth_dir=tmp_path / "truth",
+            dirtiness=Dirtiness.HARSH,
+            workers=1,
+        )
+    )
+    # and the kinds of broken line a real export can hold, spread through the file
+    hourly_file = tmp_path / "raw" / "consumption_hourly_2024.csv"
+    lines = hourly_file.read_text().splitlines(keepends=True)
+    broken = [
+        "C00001,2024-01-05 10:00:00,n/a,0\n",
+        ",2024-01-05 11:00:00,0.1,0\n",
+        "C00001,2024-01-05,0.1,0\n",
+        "C00001,2024-01-05 12:00:00,0.1,0,extra\n",
+        "C00001,2024-01-05 13:00:00,0.1\n",
+        '"C00001","2024-01-05 14:00:00","0.2",""\n',
+        "  C00001 , 2024-01-05 15:00:00 , 0.3 ,0\n",
+        "C00001,2024-02-30 00:00:00,0.1,0\n",
+        "C00001,2024-01-05 16:00:00,0.1,0\r\n",
+    ]
+    step = len(lines) // (len(broken) + 1)
+    for i, line in enumerate(broken, start=1):
+        lines.insert(i * step, line)
+    hourly_file.write_text("".join(lines))
+    by_reader = {}
+    for reader, etl in {
+        "spark": EtlSettings(bulk_csv_min_bytes=10**15),
+        "arrow": EtlSettings(bulk_csv_min_bytes=0, bulk_csv_block_bytes=256 * 1024),  # every CSV file, many blocks
+    }.items():
+        settings = Settings(lake_uri=str(tmp_path / reader / "lake"), gx_root=tmp_path / reader / "gx", etl=etl)
+        by_reader[reader] = pipeline.run_bronze(settings, raw_dir=tmp_path / "raw", spark=spark)
+    spark_run, arrow_run = by_reader["spark"], by_reader["arrow"]
+    assert {f["reader"] for f in arrow_run["files"].values()} == {"arrow blocks", "spark"}  # JSON stays on Spark
+    counted = ("rows_in", "rows_accepted", "rows_quarantined", "quarantined_by_reason", "sha256", "status")
+    for name, f in spark_run["files"].items():
+        assert {k: arrow_run["files"][name][k] for k in counted} == {k: f[k] for k in counted}, name
+    hourly = arrow_run["files"]["consumption_hourly_2024.csv"]
+    assert hourly["rows_quarantined"] > 0 and hourly["reader"] == "arrow blocks"
+    for table, path in spark_run["tables"].items():
+        expected = spark.read.parquet(path).drop("_run_id", "_ingested_at")
+        actual = spark.read.parquet(arrow_run["tables"][table]).drop("_run_id", "_ingested_at")
+        assert actual.schema == expected.schema, table
+        assertDataFrameEqual(actual, expected)
 
 
 def test_harsh_delivery_quarantines_with_reasons(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

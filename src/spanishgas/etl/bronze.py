@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from spanishgas.lake import Lake
+    from spanishgas.settings import EtlSettings, S3Settings
 
 REASON = "_quarantine_reason"
 RAW_TEXT = "_raw"
@@ -83,6 +84,46 @@ def _parse(col: SparkColumn, kind: ColumnType) -> SparkColumn:
     return F.when((F.length(col) == 19) & (F.substring(col, 11, 1) == " "), col.try_cast("timestamp_ntz"))
 
 
+@dataclass(frozen=True)
+class ContractCheck:
+    """One way a row can break its file's contract; the label is the quarantine reason it gets.
+
+    Both engines evaluate the same list in the same order (Spark for the small files, Arrow for the large
+    CSV files), so a row gets the same first reason whichever path read it.
+    """
+
+    kind: str  # extra | corrupt | missing | bad_type | below | above | not_allowed
+    label: str
+    column: str = ""
+    bound: float | None = None
+    allowed: tuple[str | int, ...] = ()
+
+
+def contract_checks(contract: FileContract, extra: bool, corrupt: bool) -> list[ContractCheck]:
+    """The contract's row checks in the order a row's first failure is reported."""
+    checks: list[ContractCheck] = []
+    if extra:
+        checks.append(ContractCheck("extra", "too many fields"))
+    if corrupt:
+        checks.append(ContractCheck("corrupt", "unparseable record"))
+    required = set(contract.key) | {c.name for c in contract.columns if not c.nullable}
+    for c in contract.columns:
+        if c.name in required:
+            checks.append(ContractCheck("missing", f"missing {c.name}", c.name))
+    for c in contract.columns:
+        checks.append(ContractCheck("bad_type", f"bad {c.type.value} in {c.name}", c.name))
+    for c in contract.columns:
+        if c.minimum is not None:
+            checks.append(ContractCheck("below", f"{c.name} below {c.minimum}", c.name, bound=c.minimum))
+        if c.maximum is not None:
+            checks.append(ContractCheck("above", f"{c.name} above {c.maximum}", c.name, bound=c.maximum))
+        if c.allowed:
+            checks.append(
+                ContractCheck("not_allowed", f"{c.name} not in the allowed values", c.name, allowed=c.allowed)
+            )
+    return checks
+
+
 def conform_to_contract(raw: DataFrame, contract: FileContract) -> DataFrame:
     """Type every contracted column and give each row the first reason it breaks the contract (or null).
 
@@ -95,24 +136,26 @@ def conform_to_contract(raw: DataFrame, contract: FileContract) -> DataFrame:
 
     cleaned = {c.name: _clean(F.col(c.name), trim=contract.format == "json") for c in contract.columns}
     parsed = {c.name: _parse(cleaned[c.name], c.type) for c in contract.columns}
-    checks: list[tuple[SparkColumn, str]] = []
-    if EXTRA in raw.columns:
-        checks.append((F.col(EXTRA).isNotNull(), "too many fields"))
-    if CORRUPT in raw.columns:
-        checks.append((F.col(CORRUPT).isNotNull(), "unparseable record"))
-    required = set(contract.key) | {c.name for c in contract.columns if not c.nullable}
-    for c in contract.columns:
-        if c.name in required:
-            checks.append((cleaned[c.name].isNull(), f"missing {c.name}"))
-    for c in contract.columns:
-        checks.append((cleaned[c.name].isNotNull() & parsed[c.name].isNull(), f"bad {c.type.value} in {c.name}"))
-    for c in contract.columns:
-        if c.minimum is not None:
-            checks.append((parsed[c.name] < F.lit(c.minimum), f"{c.name} below {c.minimum}"))
-        if c.maximum is not None:
-            checks.append((parsed[c.name] > F.lit(c.maximum), f"{c.name} above {c.maximum}"))
-        if c.allowed:
-            checks.append((~parsed[c.name].isin(list(c.allowed)), f"{c.name} not in the allowed values"))
+
+    def failed(check: ContractCheck) -> SparkColumn:
+        if check.kind == "extra":
+            return F.col(EXTRA).isNotNull()
+        if check.kind == "corrupt":
+            return F.col(CORRUPT).isNotNull()
+        if check.kind == "missing":
+            return cleaned[check.column].isNull()
+        if check.kind == "bad_type":
+            return cleaned[check.column].isNotNull() & parsed[check.column].isNull()
+        if check.kind == "below":
+            return parsed[check.column] < F.lit(check.bound)
+        if check.kind == "above":
+            return parsed[check.column] > F.lit(check.bound)
+        return ~parsed[check.column].isin(list(check.allowed))
+
+    checks = [
+        (failed(check), check.label)
+        for check in contract_checks(contract, extra=EXTRA in raw.columns, corrupt=CORRUPT in raw.columns)
+    ]
     # Almost every row passes: one short-circuiting test decides that, and only failing rows walk the
     # chain of checks to find their first reason (a third of bronze's transform time otherwise).
     passes: SparkColumn = F.lit(True)
@@ -298,10 +341,26 @@ class BronzeResult:
     tables: dict[str, str]
 
 
-def ingest(spark: SparkSession, lake: Lake, raw_dir: Path, run_id: str) -> BronzeResult:
-    """Check, parse and write every delivered file under ``bronze/runs/<run_id>``; publish nothing yet."""
+def ingest(
+    spark: SparkSession,
+    lake: Lake,
+    raw_dir: Path,
+    run_id: str,
+    etl: EtlSettings | None = None,
+    s3: S3Settings | None = None,
+) -> BronzeResult:
+    """Check, parse and write every delivered file under ``bronze/runs/<run_id>``; publish nothing yet.
+
+    A CSV table of at least ``etl.bulk_csv_min_bytes`` is read by Arrow inside Spark tasks
+    (:mod:`spanishgas.etl.bulk_csv`); every other file by Spark's readers. Both write the same columns.
+    """
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
+
+    from spanishgas.etl import bulk_csv
+    from spanishgas.settings import EtlSettings
+
+    etl = etl or EtlSettings()
 
     started = datetime.now(UTC)
     files = find_raw_files(raw_dir)
@@ -324,23 +383,52 @@ def ingest(spark: SparkSession, lake: Lake, raw_dir: Path, run_id: str) -> Bronz
         by_table.setdefault(f.contract.name, []).append(f)
     for table, sources in by_table.items():
         t0 = time.perf_counter()
-        frames, observed = [], {}
-        for f in sources:
-            frame = with_ingestion_metadata(conform_to_contract(read_raw(spark, f), f.contract), run_id, f, started)
-            # counted while the rows are written, so the large tables are not read a second time
-            observed[f.path.name] = Observation()
-            frames.append(
-                frame.observe(
-                    observed[f.path.name], F.count(F.lit(1)).alias("rows"), F.count(REASON).alias("quarantined")
-                )
-            )
-        df = frames[0]
-        for other in frames[1:]:
-            df = df.unionByName(other)
         path = lake.table_path("bronze", run_id, table)
-        # one pass over the raw file: every row lands in the table with its status; the quarantine folder
-        # then gets a copy of the few quarantined rows
-        df.write.mode("errorifexists").parquet(path)
+        bulk = sources[0].contract.format == "csv" and sum(f.size for f in sources) >= etl.bulk_csv_min_bytes
+        if bulk:
+            if lake.exists(path):
+                raise DeliveryError(f"bronze table {path} already exists; a run never overwrites")
+            s3_values = None
+            if s3 is not None:
+                s3_values = {**s3.model_dump(), "secret_access_key": s3.secret_access_key.get_secret_value()}
+            tasks = [
+                bulk_csv.BlockTask(
+                    block=block,
+                    file_number=number,
+                    header=tuple(f.header),
+                    contract_name=f.contract.name,
+                    run_id=run_id,
+                    source_file=f.path.name,
+                    sha256=f.sha256,
+                    ingested_at=started,
+                    table_uri=path,
+                    s3=s3_values,
+                )
+                for number, f in enumerate(sources)
+                for block in bulk_csv.plan_blocks(str(f.path), f.size, etl.bulk_csv_block_bytes)
+            ]
+            counted = bulk_csv.ingest_files(spark, tasks)
+            seen = {f.path.name: counted.get(f.path.name, (0, 0)) for f in sources}
+        else:
+            frames, observed = [], {}
+            for f in sources:
+                frame = with_ingestion_metadata(conform_to_contract(read_raw(spark, f), f.contract), run_id, f, started)
+                # counted while the rows are written, so the large tables are not read a second time
+                observed[f.path.name] = Observation()
+                frames.append(
+                    frame.observe(
+                        observed[f.path.name], F.count(F.lit(1)).alias("rows"), F.count(REASON).alias("quarantined")
+                    )
+                )
+            df = frames[0]
+            for other in frames[1:]:
+                df = df.unionByName(other)
+            # one pass over the raw file: every row lands in the table with its status; the quarantine folder
+            # then gets a copy of the few quarantined rows
+            df.write.mode("errorifexists").parquet(path)
+            # Spark answers {} for an observation whose step never ran: that file is then not reconciled.
+            results = {name: obs.get for name, obs in observed.items()}
+            seen = {name: (r.get("rows", -1), r.get("quarantined", -1)) for name, r in results.items()}
         tables[table] = path
         written = spark.read.parquet(path)
         written_rows = written.count()  # no column is decoded for a count
@@ -351,9 +439,6 @@ def ingest(spark: SparkSession, lake: Lake, raw_dir: Path, run_id: str) -> Bronz
                 lake.path("bronze", "runs", run_id, "_quarantine", table)
             )
         seconds = round(time.perf_counter() - t0, 2)
-        # Spark answers {} for an observation whose step never ran: that file is then not reconciled.
-        results = {name: obs.get for name, obs in observed.items()}
-        seen = {name: (r.get("rows", -1), r.get("quarantined", -1)) for name, r in results.items()}
         table_ok = written_rows == sum(rows for rows, _ in seen.values())
         for f in sources:
             reasons = {r[REASON]: r["count"] for r in counts if r["_source_file"] == f.path.name}
@@ -373,6 +458,7 @@ def ingest(spark: SparkSession, lake: Lake, raw_dir: Path, run_id: str) -> Bronz
                 "bytes": f.size,
                 "schema": {c.name: c.type.value for c in f.contract.columns},
                 "seconds": seconds,
+                "reader": "arrow blocks" if bulk else "spark",
                 "status": "ok" if reconciled else "row count mismatch",
             }
     manifest = {

@@ -57,7 +57,8 @@ def run_bronze(
     lake = Lake(spark, str(settings.lake_uri))
     run_id = run_id or new_run_id("bronze")
     t0 = time.perf_counter()
-    result = ingest(spark, lake, Path(raw_dir or settings.raw_dir), run_id)
+    s3 = settings.s3 if str(settings.lake_uri).startswith("s3a://") else None
+    result = ingest(spark, lake, Path(raw_dir or settings.raw_dir), run_id, etl=settings.etl, s3=s3)
     manifest = result.manifest
     contracts = gates.contract_by_table()
     checks = []

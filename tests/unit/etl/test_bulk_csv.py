@@ -1,0 +1,155 @@
+"""Bronze's Arrow path for large CSV files: blocks of lines, parsing, typing and the contract's checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spanishgas.contracts import CONSUMPTION_HOURLY, COSTS_BY_PROVINCE, ColumnType
+from spanishgas.etl.bulk_csv import (
+    conform_lines,
+    lake_filesystem,
+    parse_column,
+    parse_lines,
+    plan_blocks,
+    read_block_lines,
+    try_cast,
+    with_lineage,
+)
+from spanishgas.settings import S3Settings
+
+pytestmark = pytest.mark.unit
+
+HEADER = "customer_id,timestamp,consumption_elec_kwh,consumption_gas_m3"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lines=st.lists(st.text(alphabet="ab,\r", min_size=0, max_size=12), min_size=0, max_size=30),
+    block=st.integers(min_value=1, max_value=80),
+)
+def test_blocks_read_every_line_once_whatever_the_block_size(tmp_path_factory, lines: list[str], block: int) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path_factory.mktemp("blocks") / "f.csv"
+    content = (HEADER + "\n" + "".join(f"{line}\n" for line in lines)).encode()
+    path.write_bytes(content)
+    blocks = plan_blocks(str(path), len(content), block)
+    assert blocks[0].start == 0 and blocks[-1].end == len(content)
+    joined = b"".join(read_block_lines(str(path), b.start, b.end) for b in blocks)
+    assert joined == "".join(f"{line}\n" for line in lines).encode()
+
+
+def test_a_last_line_without_a_newline_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"h\nC1,x\nC2,y")
+    blocks = plan_blocks(str(path), 13, 4)
+    assert b"".join(read_block_lines(str(path), b.start, b.end) for b in blocks) == b"C1,x\nC2,y"
+
+
+def test_lines_are_parsed_as_spark_reads_them() -> None:
+    data = (
+        b"C00001,2024-03-31 02:00:00,0.5,0\n"
+        b"  C00002 , 2024-03-31 03:00:00 ,,0\n"  # padded values are trimmed, empty ones are null
+        b"C00003,2024-03-31 04:00:00,0.1,0,extra\n"  # one value too many
+        b"C00004,2024-03-31 05:00:00,0.1,0,x,y\n"  # two too many: the line is kept whole
+        b"C00005,2024-03-31 06:00:00\n"  # too few
+        b"\n"  # blank lines are not rows
+    )
+    text = parse_lines(data, HEADER.split(","), CONSUMPTION_HOURLY)
+    rows = sorted(text.to_pylist(), key=lambda r: r["customer_id"])
+    assert rows[0] == {
+        "customer_id": "C00001",
+        "timestamp": "2024-03-31 02:00:00",
+        "consumption_elec_kwh": "0.5",
+        "consumption_gas_m3": "0",
+        "_extra_field": None,
+        "_irregular_line": None,
+    }
+    assert rows[1]["customer_id"] == "C00002" and rows[1]["timestamp"] == "2024-03-31 03:00:00"
+    assert rows[1]["consumption_elec_kwh"] is None
+    assert rows[2]["_extra_field"] == "extra" and rows[2]["_irregular_line"] is None
+    assert rows[3]["_extra_field"] == "x" and rows[3]["_irregular_line"] == "C00004,2024-03-31 05:00:00,0.1,0,x,y"
+    assert rows[4]["consumption_elec_kwh"] is None and rows[4]["consumption_gas_m3"] is None
+    assert len(rows) == 5
+
+
+def test_columns_follow_the_header_and_absent_optional_columns_are_null() -> None:
+    header = ["consumption_gas_m3", "timestamp", "unexpected", "customer_id", "consumption_elec_kwh"]
+    text = parse_lines(b"1,2024-01-01 00:00:00,zzz,C1,2\n", header, CONSUMPTION_HOURLY)
+    assert text.column_names[:4] == CONSUMPTION_HOURLY.column_names
+    assert text.to_pylist()[0]["consumption_gas_m3"] == "1" and text.to_pylist()[0]["customer_id"] == "C1"
+
+
+def test_a_value_that_does_not_parse_becomes_null_and_only_it() -> None:
+    values = pa.array(["1.5"] * 5000 + ["n/a"] + ["2"] * 10 + [None])
+    out = try_cast(values, pa.float64()).to_pylist()
+    assert out[:5000] == [1.5] * 5000 and out[5000] is None and out[5001:5011] == [2.0] * 10 and out[-1] is None
+
+
+def test_dates_months_and_timestamps_take_only_the_contracted_layout() -> None:
+    dates = pa.array(["2024-02-29", "2023-02-29", "2024-2-29", "2024-02-29 00:00:00", None])
+    assert parse_column(dates, ColumnType.DATE).to_pylist() == [dt.date(2024, 2, 29), None, None, None, None]
+    months = pa.array(["2024-01", "2024-13", "2024-1"])
+    assert parse_column(months, ColumnType.MONTH).to_pylist() == [dt.date(2024, 1, 1), None, None]
+    stamps = pa.array(["2024-10-27 02:00:00", "2024-10-27T02:00:00", "2024-10-27 24:00:00", "2024-10-27"])
+    assert parse_column(stamps, ColumnType.TIMESTAMP).to_pylist() == [dt.datetime(2024, 10, 27, 2), None, None, None]
+
+
+def test_rows_get_the_same_first_reason_as_on_the_spark_path() -> None:
+    # the rows of tests/unit/etl/test_bronze.py::test_rows_are_typed_or_quarantined_with_the_first_reason
+    data = (
+        b"C00001,2024-03-31 02:00:00,0.5,0\n"
+        b"C00002,2024-03-31 03:00:00,n/a,0\n"
+        b",2024-03-31 03:00:00,0.1,0\n"
+        b"C00003,2024-03-31,0.1,0\n"
+        b"C00004,2024-03-31 04:00:00,0.1,0,extra\n"
+        b"C00005,2024-03-31 05:00:00,-0.9,\n"
+    )
+    out = conform_lines(parse_lines(data, HEADER.split(","), CONSUMPTION_HOURLY), CONSUMPTION_HOURLY)
+    rows = {(r["customer_id"], r["_quarantine_reason"], r["_raw"]) for r in out.to_pylist()}
+    assert rows == {
+        ("C00001", None, None),
+        ("C00002", "bad float in consumption_elec_kwh", "C00002,2024-03-31 03:00:00,n/a,0"),
+        (None, "missing customer_id", ",2024-03-31 03:00:00,0.1,0"),
+        ("C00003", "bad timestamp in timestamp", "C00003,2024-03-31,0.1,0"),
+        ("C00004", "too many fields", "C00004,2024-03-31 04:00:00,0.1,0,extra"),
+        ("C00005", "missing consumption_gas_m3", "C00005,2024-03-31 05:00:00,-0.9,"),
+    }
+    assert out.schema.field("timestamp").type == pa.timestamp("us")
+    assert out.to_pylist()[0]["timestamp"] == dt.datetime(2024, 3, 31, 2)
+
+
+def test_ranges_and_months_are_checked_as_on_the_spark_path() -> None:
+    header = COSTS_BY_PROVINCE.column_names
+    data = b"2024-01,28,0.07,0.7,0.015\n2024-13,28,0.07,0.7,0.015\n2024-02,99,0.07,0.7,0.015\n2024-02,8,-1,0.7,0.015\n"
+    out = conform_lines(parse_lines(data, header, COSTS_BY_PROVINCE), COSTS_BY_PROVINCE)
+    assert out.column("_quarantine_reason").to_pylist() == [
+        None,
+        "bad month in month",
+        "province above 52",
+        "elec_var_cost_eur_kwh below 0",
+    ]
+
+
+def test_lineage_marks_every_row_and_its_status() -> None:
+    data = b"C00001,2024-03-31 02:00:00,0.5,0\nC00002,2024-03-31 03:00:00,n/a,0\n"
+    checked = conform_lines(parse_lines(data, HEADER.split(","), CONSUMPTION_HOURLY), CONSUMPTION_HOURLY)
+    at = dt.datetime(2024, 12, 1, 10, 30, tzinfo=dt.UTC)
+    out = with_lineage(checked, "bronze-1", "consumption_hourly_2024.csv", "ab" * 32, at).to_pylist()
+    assert [r["status"] for r in out] == ["accepted", "quarantined"]
+    assert {(r["_run_id"], r["_source_file"], r["_source_sha256"], r["_ingested_at"]) for r in out} == {
+        ("bronze-1", "consumption_hourly_2024.csv", "ab" * 32, at)
+    }
+
+
+def test_the_lake_location_maps_to_an_arrow_file_system() -> None:
+    fs, path = lake_filesystem("/tmp/lake/bronze")
+    assert fs.type_name == "local" and path == "/tmp/lake/bronze"
+    fs, path = lake_filesystem("s3a://spanishgas-lake/lake/bronze", S3Settings())
+    assert fs.type_name == "s3" and path == "spanishgas-lake/lake/bronze"
+    with pytest.raises(ValueError, match="S3 settings"):
+        lake_filesystem("s3a://bucket/x")
