@@ -59,9 +59,10 @@ def test_every_row_of_every_file_is_accounted_for(spark, small_lake, small_deliv
     assert docs.exists()
 
 
-def test_large_file_reader_writes_what_the_spark_reader_writes(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """Bronze's Arrow path (large CSV files, in blocks) and its Spark path give the same tables and counts,
-    row for row, on a delivery with every kind of dirt the generator plants."""
+def test_large_file_path_writes_what_the_spark_path_writes(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Bronze's Arrow path (large CSV files, in blocks and customer buckets) and silver's bucketed hourly path
+    give the same tables and counts, row for row, as the Spark paths, on a delivery with every kind of dirt
+    the generator plants and a few more broken lines."""
     generate(
         GeneratorConfig(
             customers=120,
@@ -86,18 +87,22 @@ def test_large_file_reader_writes_what_the_spark_reader_writes(spark, tmp_path: 
         "  C00001 , 2024-01-05 15:00:00 , 0.3 ,0\n",
         "C00001,2024-02-30 00:00:00,0.1,0\n",
         "C00001,2024-01-05 16:00:00,0.1,0\r\n",
+        "C99999,2024-01-05 10:00:00,0.1,0\n",  # a customer silver does not know
+        lines[7],  # an exact duplicate
+        lines[7],
     ]
     step = len(lines) // (len(broken) + 1)
     for i, line in enumerate(broken, start=1):
         lines.insert(i * step, line)
     hourly_file.write_text("".join(lines))
-    by_reader = {}
+    by_reader, silver_by_reader = {}, {}
     for reader, etl in {
         "spark": EtlSettings(bulk_csv_min_bytes=10**15),
         "arrow": EtlSettings(bulk_csv_min_bytes=0, bulk_csv_block_bytes=256 * 1024),  # every CSV file, many blocks
     }.items():
         settings = Settings(lake_uri=str(tmp_path / reader / "lake"), gx_root=tmp_path / reader / "gx", etl=etl)
         by_reader[reader] = pipeline.run_bronze(settings, raw_dir=tmp_path / "raw", spark=spark)
+        silver_by_reader[reader] = pipeline.run_silver(settings, spark=spark)
     spark_run, arrow_run = by_reader["spark"], by_reader["arrow"]
     assert {f["reader"] for f in arrow_run["files"].values()} == {"arrow blocks", "spark"}  # JSON stays on Spark
     counted = ("rows_in", "rows_accepted", "rows_quarantined", "quarantined_by_reason", "sha256", "status")
@@ -108,6 +113,16 @@ def test_large_file_reader_writes_what_the_spark_reader_writes(spark, tmp_path: 
     for table, path in spark_run["tables"].items():
         expected = spark.read.parquet(path).drop("_run_id", "_ingested_at")
         actual = spark.read.parquet(arrow_run["tables"][table]).drop("_run_id", "_ingested_at")
+        assert actual.schema == expected.schema, table
+        assertDataFrameEqual(actual, expected)
+    assert arrow_run["customer_buckets"] == {"consumption_hourly": 16} and spark_run["customer_buckets"] == {}
+    spark_silver, arrow_silver = silver_by_reader["spark"], silver_by_reader["arrow"]
+    assert arrow_silver["rows"] == spark_silver["rows"]
+    assert arrow_silver["quarantined_by_reason"] == spark_silver["quarantined_by_reason"]
+    assert spark_silver["quarantined_by_reason"]["consumption_hourly"]["unknown customer"] >= 1
+    for table in ("consumption_hourly", "customer_month"):
+        expected = spark.read.parquet(spark_silver["tables"][table])
+        actual = spark.read.parquet(arrow_silver["tables"][table])
         assert actual.schema == expected.schema, table
         assertDataFrameEqual(actual, expected)
 

@@ -377,6 +377,7 @@ def ingest(
         check_header(f)
 
     tables: dict[str, str] = {}
+    bucketed: dict[str, int] = {}
     per_file: dict[str, dict[str, Any]] = {}
     by_table: dict[str, list[RawFile]] = {}
     for f in files:
@@ -388,6 +389,10 @@ def ingest(
         if bulk:
             if lake.exists(path):
                 raise DeliveryError(f"bronze table {path} already exists; a run never overwrites")
+            # only the hourly readings are cleaned by bucket in silver; other tables keep one file per block
+            buckets = etl.customer_buckets if table in bulk_csv.BUCKETED_TABLES else 0
+            if buckets:
+                bucketed[table] = buckets
             s3_values = None
             if s3 is not None:
                 s3_values = {**s3.model_dump(), "secret_access_key": s3.secret_access_key.get_secret_value()}
@@ -403,6 +408,7 @@ def ingest(
                     ingested_at=started,
                     table_uri=path,
                     s3=s3_values,
+                    customer_buckets=buckets,
                 )
                 for number, f in enumerate(sources)
                 for block in bulk_csv.plan_blocks(str(f.path), f.size, etl.bulk_csv_block_bytes)
@@ -469,6 +475,8 @@ def ingest(
         "finished_at": datetime.now(UTC).isoformat(),
         "files": per_file,
         "tables": tables,
+        # tables written in customer buckets (bucket in each part file's name), and how many buckets
+        "customer_buckets": bucketed,
     }
     mismatched = [name for name, v in per_file.items() if v["status"] != "ok"]
     if mismatched:

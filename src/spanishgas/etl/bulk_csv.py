@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from spanishgas.settings import S3Settings
 
+BUCKETED_TABLES = frozenset({"consumption_hourly"})  # written in customer buckets for silver
 IRREGULAR = "_irregular_line"  # the original text of a row with values a join would lose
 _CAST_CHUNK = 4096  # when a column does not cast as a whole, it is retried in chunks of this many values
 
@@ -137,7 +138,7 @@ def parse_lines(data: bytes, header: list[str], contract: FileContract) -> pa.Ta
     columns: dict[str, pa.Array] = {}
     for name in names:
         if name in present:
-            columns[name] = _trimmed(table.column(name).combine_chunks())
+            columns[name] = _trimmed(single_array(table.column(name)))
         else:
             columns[name] = pa.nulls(rows, pa.string())
     columns[EXTRA] = pa.nulls(rows, pa.string())
@@ -160,6 +161,15 @@ def parse_lines(data: bytes, header: list[str], contract: FileContract) -> pa.Ta
         by_name[IRREGULAR].append(text if len(values) > len(header) + 1 else None)
     extra_rows = pa.table({n: pa.array(v, pa.string()) for n, v in by_name.items()})
     return pa.concat_tables([regular, extra_rows])
+
+
+def single_array(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A column as one array, without a copy when it already is one chunk (``combine_chunks`` copies)."""
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
 
 
 def _trimmed(values: pa.Array) -> pa.Array:
@@ -252,9 +262,12 @@ def parse_column(values: pa.Array, kind: ColumnType) -> pa.Array:
     else:
         shaped = pc.and_(pc.equal(length, 19), pc.equal(pc.utf8_slice_codeunits(values, 10, 11), " "))
         text = values
-    # only well-shaped text reaches the parser (it would accept 2024-1-5 or a 'T' separator)
-    candidate = pc.if_else(pc.fill_null(shaped, False), text, pa.scalar(None, pa.string()))
-    return try_cast(candidate, target)
+    # only well-shaped text reaches the parser (it would accept 2024-1-5 or a 'T' separator); masking
+    # copies every value, so it is done only when some value is not well shaped
+    shaped = pc.fill_null(shaped, True)  # a null stays null either way
+    if not pc.all(shaped).as_py():
+        text = pc.if_else(shaped, text, pa.scalar(None, pa.string()))
+    return try_cast(text, target)
 
 
 def _failed(check: ContractCheck, text: dict[str, pa.Array], typed: dict[str, pa.Array]) -> pa.Array:
@@ -291,7 +304,7 @@ def conform_lines(text: pa.Table, contract: FileContract) -> pa.Table:
     import pyarrow.compute as pc
 
     names = contract.column_names
-    columns = {n: text.column(n).combine_chunks() for n in [*names, EXTRA, IRREGULAR]}
+    columns = {n: single_array(text.column(n)) for n in [*names, EXTRA, IRREGULAR]}
     typed = {c.name: parse_column(columns[c.name], c.type) for c in contract.columns}
     checks = contract_checks(contract, extra=True, corrupt=False)
     rows = text.num_rows
@@ -337,7 +350,9 @@ def with_lineage(table: pa.Table, run_id: str, source_file: str, sha256: str, in
     ingested = pa.array(np.full(rows, int(ingested_at.timestamp() * 1_000_000), dtype=np.int64)).cast(
         pa.timestamp("us", tz="UTC")
     )
-    status = pc.if_else(pc.is_null(table.column(REASON)), "accepted", "quarantined")
+    status = pa.DictionaryArray.from_arrays(
+        pc.cast(pc.is_valid(single_array(table.column(REASON))), pa.int32()), pa.array(["accepted", "quarantined"])
+    )
     return (
         table.append_column("_run_id", constant(run_id))
         .append_column("_source_file", constant(source_file))
@@ -364,6 +379,7 @@ class BlockTask:
     ingested_at: datetime
     table_uri: str
     s3: dict[str, str] | None = None
+    customer_buckets: int = 0  # > 0: one part file per customer bucket (silver's hourly path reads by bucket)
 
 
 def ingest_block(task: BlockTask) -> dict[str, Any]:
@@ -378,10 +394,18 @@ def ingest_block(task: BlockTask) -> dict[str, Any]:
     text = parse_lines(data, list(task.header), contract)
     table = with_lineage(conform_lines(text, contract), task.run_id, task.source_file, task.sha256, task.ingested_at)
     if table.num_rows:
+        from spanishgas.etl.hourly_buckets import bucket_file_name, split_by_bucket
+
         filesystem, root = lake_filesystem(task.table_uri, S3Settings(**task.s3) if task.s3 else None)
-        name = f"part-{task.file_number:03d}-{task.block.number:05d}.zstd.parquet"
-        # a retried task writes the same name again, so a retry never duplicates rows
-        pq.write_table(table, f"{root}/{name}", filesystem=filesystem, compression="zstd")
+        # file names are fixed by file, block and bucket: a retried task rewrites them, never duplicates rows
+        if task.customer_buckets:
+            for bucket, part in split_by_bucket(table, task.customer_buckets).items():
+                name = bucket_file_name(task.file_number, task.block.number, bucket)
+                pq.write_table(part, f"{root}/{name}", filesystem=filesystem, compression="zstd", store_schema=False)
+        else:
+            name = f"part-{task.file_number:03d}-{task.block.number:05d}.zstd.parquet"
+            # store_schema=False: readers see plain strings, not the dictionaries used to build the columns
+            pq.write_table(table, f"{root}/{name}", filesystem=filesystem, compression="zstd", store_schema=False)
     quarantined = table.num_rows - table.column(REASON).null_count
     return {"file": task.source_file, "block": task.block.number, "rows": table.num_rows, "quarantined": quarantined}
 

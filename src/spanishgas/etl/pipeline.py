@@ -84,7 +84,8 @@ def run_silver(
     bronze_run = bronze_run or lake.latest_run("bronze")
     run_id = run_id or new_run_id("silver")
     t0 = time.perf_counter()
-    result = build_silver(spark, lake, bronze_run, run_id)
+    s3 = settings.s3 if str(settings.lake_uri).startswith("s3a://") else None
+    result = build_silver(spark, lake, bronze_run, run_id, s3=s3)
     manifest = result.manifest
     checks = [(table, spark.read.parquet(path), gates.silver_rules(table)) for table, path in result.tables.items()]
     _gate_all(lake, "silver", run_id, manifest, checks, settings.gx_root)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
     from spanishgas.lake import Lake
+    from spanishgas.settings import S3Settings
 
 GAS_KWH_PER_M3 = 11.0
 HOURLY_PARTITIONS = 64
@@ -479,8 +480,14 @@ SILVER_TABLES = (
 )
 
 
-def build_silver(spark: SparkSession, lake: Lake, bronze_run: str, run_id: str) -> SilverResult:
-    """Read a published bronze run, write every silver table under ``silver/runs/<run_id>``."""
+def build_silver(
+    spark: SparkSession, lake: Lake, bronze_run: str, run_id: str, s3: S3Settings | None = None
+) -> SilverResult:
+    """Read a published bronze run, write every silver table under ``silver/runs/<run_id>``.
+
+    When bronze wrote the hourly readings in customer buckets, they are cleaned one bucket per task in
+    Arrow (:mod:`spanishgas.etl.hourly_buckets`); otherwise by the Spark transforms below. Same tables.
+    """
     from pyspark.sql import functions as F
 
     started = datetime.now(UTC)
@@ -491,7 +498,7 @@ def build_silver(spark: SparkSession, lake: Lake, bronze_run: str, run_id: str) 
             "status", "_quarantine_reason", "_raw", "_source_sha256", "_ingested_at"
         )
 
-    lake.manifest("bronze", bronze_run)  # only published runs
+    bronze_manifest = lake.manifest("bronze", bronze_run)  # only published runs
     quarantine: dict[str, DataFrame] = {}
     counts: dict[str, int] = {}
 
@@ -531,13 +538,25 @@ def build_silver(spark: SparkSession, lake: Lake, bronze_run: str, run_id: str) 
     quarantine["customer_interactions"] = unknown
     write("interactions", conform_interactions(contacts))
 
-    # only the reading itself travels through the shuffle (lineage columns would double its size)
-    hourly_cols = ["customer_id", "timestamp", "consumption_elec_kwh", "consumption_gas_m3"]
-    readings, unknown = split_known_readings(accepted("consumption_hourly").select(*hourly_cols), customers)
+    if bronze_manifest.get("customer_buckets", {}).get("consumption_hourly"):
+        from spanishgas.etl.hourly_buckets import build_hourly
+
+        t0 = time.perf_counter()
+        path = lake.table_path("silver", run_id, "consumption_hourly")
+        known = [r["customer_id"] for r in customers.select("customer_id").collect()]
+        bronze_hourly = lake.table_path("bronze", bronze_run, "consumption_hourly")
+        monthly, unknown = build_hourly(spark, bronze_hourly, path, known, holidays, years, s3)
+        monthly = monthly.cache()
+        tables["consumption_hourly"] = path
+        timings["consumption_hourly"] = round(time.perf_counter() - t0, 2)
+    else:
+        # only the reading itself travels through the shuffle (lineage columns would double its size)
+        hourly_cols = ["customer_id", "timestamp", "consumption_elec_kwh", "consumption_gas_m3"]
+        readings, unknown = split_known_readings(accepted("consumption_hourly").select(*hourly_cols), customers)
+        hourly = conform_consumption(dedupe_readings(readings), holidays, years)
+        write("consumption_hourly", hourly)
+        monthly = monthly_consumption(spark.read.parquet(tables["consumption_hourly"]))
     quarantine["consumption_hourly"] = unknown
-    hourly = conform_consumption(dedupe_readings(readings), holidays, years)
-    write("consumption_hourly", hourly)
-    monthly = monthly_consumption(spark.read.parquet(tables["consumption_hourly"]))
     write("customer_month", customer_month(monthly, prices, costs, customers))
 
     t0 = time.perf_counter()
@@ -553,6 +572,7 @@ def build_silver(spark: SparkSession, lake: Lake, bronze_run: str, run_id: str) 
     customers.unpersist()
     costs.unpersist()
     prices.unpersist()
+    monthly.unpersist()
     manifest = {
         "layer": "silver",
         "run_id": run_id,
