@@ -90,7 +90,7 @@ class EtlSettings(BaseModel):
     bulk_csv_min_bytes: int = Field(
         default=256 * 1024**2, ge=0, description="CSV tables this large are read by Arrow inside Spark tasks"
     )
-    bulk_csv_block_bytes: int = Field(default=64 * 1024**2, gt=0, description="bytes of a large CSV file per task")
+    bulk_csv_block_bytes: int = Field(default=128 * 1024**2, gt=0, description="bytes of a large CSV file per task")
     customer_buckets: int = Field(
         default=16, ge=0, description="large tables are written in this many customer buckets (0: none)"
     )

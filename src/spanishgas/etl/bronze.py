@@ -211,7 +211,7 @@ def find_raw_files(raw_dir: Path) -> list[RawFile]:
     return found
 
 
-def check_header(raw: RawFile) -> None:
+def check_header(raw: RawFile, rows_counted: bool = True) -> None:
     """Fail when a file is empty or lacks a contracted column (a renamed column shows as both)."""
     if raw.size == 0:
         raise DeliveryError(f"{raw.path.name} is empty (0 bytes)")
@@ -233,7 +233,7 @@ def check_header(raw: RawFile) -> None:
             f"{raw.path.name}: unexpected column(s) {', '.join(unexpected)} and missing optional column(s) "
             f"{', '.join(absent)}: renamed? Deliver the contracted names (spanishgas contracts)"
         )
-    if raw.rows_in == 0:
+    if rows_counted and raw.rows_in == 0:
         raise DeliveryError(f"{raw.path.name} has a header but no rows")
 
 
@@ -254,9 +254,30 @@ def _blank_lines(joined: bytes, carried: int) -> int:
     return count
 
 
-def fingerprint(raw: RawFile, chunk: int = 1 << 24) -> None:
-    """SHA-256 and data-row count of a file in one read (rows: non-empty lines after the header)."""
+def count_data_lines(lines_from_a_line_start: bytes) -> int:
+    """Non-empty lines in bytes that start at the start of a line (a blank line, LF or CRLF, is no row)."""
+    data = lines_from_a_line_start
+    if not data:
+        return 0
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    # the previous line's terminator in front, so a blank first line is seen like any other
+    return lines - _blank_lines(b"\n" + data, 1)
+
+
+def fingerprint(raw: RawFile, chunk: int = 1 << 24, count_rows: bool = True) -> None:
+    """SHA-256 and data-row count of a file in one read (rows: non-empty lines after the header).
+
+    ``count_rows=False`` only hashes: the large-file path counts each block's lines in its own task.
+    """
     digest = hashlib.sha256()
+    if not count_rows:
+        size = 0
+        with open(raw.path, "rb") as fh:
+            while block := fh.read(chunk):
+                digest.update(block)
+                size += len(block)
+        raw.sha256, raw.size = digest.hexdigest(), size
+        return
     lines = blank = 0
     size = 0
     last = b"\n"
@@ -364,7 +385,19 @@ def ingest(
 
     started = datetime.now(UTC)
     files = find_raw_files(raw_dir)
-    threads = [threading.Thread(target=fingerprint, args=(f,)) for f in files]
+    by_table: dict[str, list[RawFile]] = {}
+    for f in files:
+        by_table.setdefault(f.contract.name, []).append(f)
+    bulk_tables = {
+        table
+        for table, sources in by_table.items()
+        if sources[0].contract.format == "csv" and sum(f.path.stat().st_size for f in sources) >= etl.bulk_csv_min_bytes
+    }
+    # the large files' lines are counted by the block tasks, two cores at once, from the same raw bytes
+    threads = [
+        threading.Thread(target=fingerprint, args=(f,), kwargs={"count_rows": f.contract.name not in bulk_tables})
+        for f in files
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -374,18 +407,15 @@ def ingest(
             if f.size == 0:
                 raise DeliveryError(f"{f.path.name} is empty (0 bytes)")
             count_json_records(f)
-        check_header(f)
+        check_header(f, rows_counted=f.contract.name not in bulk_tables)
 
     tables: dict[str, str] = {}
     bucketed: dict[str, int] = {}
     per_file: dict[str, dict[str, Any]] = {}
-    by_table: dict[str, list[RawFile]] = {}
-    for f in files:
-        by_table.setdefault(f.contract.name, []).append(f)
     for table, sources in by_table.items():
         t0 = time.perf_counter()
         path = lake.table_path("bronze", run_id, table)
-        bulk = sources[0].contract.format == "csv" and sum(f.size for f in sources) >= etl.bulk_csv_min_bytes
+        bulk = table in bulk_tables
         if bulk:
             if lake.exists(path):
                 raise DeliveryError(f"bronze table {path} already exists; a run never overwrites")
@@ -414,7 +444,13 @@ def ingest(
                 for block in bulk_csv.plan_blocks(str(f.path), f.size, etl.bulk_csv_block_bytes)
             ]
             counted = bulk_csv.ingest_files(spark, tasks)
-            seen = {f.path.name: counted.get(f.path.name, (0, 0)) for f in sources}
+            seen = {}
+            for f in sources:
+                rows, quarantined, lines = counted.get(f.path.name, (0, 0, 0))
+                f.rows_in = lines
+                if lines == 0:
+                    raise DeliveryError(f"{f.path.name} has a header but no rows")
+                seen[f.path.name] = (rows, quarantined)
         else:
             frames, observed = [], {}
             for f in sources:

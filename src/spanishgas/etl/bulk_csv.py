@@ -22,7 +22,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from spanishgas.contracts import ColumnType, FileContract
-from spanishgas.etl.bronze import EXTRA, RAW_TEXT, REASON, STATUS, ContractCheck, contract_checks
+from spanishgas.etl.bronze import (
+    EXTRA,
+    RAW_TEXT,
+    REASON,
+    STATUS,
+    ContractCheck,
+    contract_checks,
+    count_data_lines,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -407,21 +415,28 @@ def ingest_block(task: BlockTask) -> dict[str, Any]:
             # store_schema=False: readers see plain strings, not the dictionaries used to build the columns
             pq.write_table(table, f"{root}/{name}", filesystem=filesystem, compression="zstd", store_schema=False)
     quarantined = table.num_rows - table.column(REASON).null_count
-    return {"file": task.source_file, "block": task.block.number, "rows": table.num_rows, "quarantined": quarantined}
+    return {
+        "file": task.source_file,
+        "block": task.block.number,
+        "rows": table.num_rows,
+        "quarantined": quarantined,
+        # counted from the raw bytes, not by the parser: rows in, to reconcile against
+        "lines": count_data_lines(data),
+    }
 
 
-def ingest_files(spark: SparkSession, tasks: list[BlockTask]) -> dict[str, tuple[int, int]]:
-    """Run the block tasks on the cluster; rows and quarantined rows per source file."""
+def ingest_files(spark: SparkSession, tasks: list[BlockTask]) -> dict[str, tuple[int, int, int]]:
+    """Run the block tasks on the cluster; rows written, rows quarantined and data lines per source file."""
     if not tasks:
         return {}
     first = tasks[0]
     filesystem, root = lake_filesystem(first.table_uri, _s3(first.s3))
     filesystem.create_dir(root, recursive=True)
     results = spark.sparkContext.parallelize(tasks, len(tasks)).map(ingest_block).collect()
-    counted: dict[str, tuple[int, int]] = {}
+    counted: dict[str, tuple[int, int, int]] = {}
     for r in results:
-        rows, quarantined = counted.get(r["file"], (0, 0))
-        counted[r["file"]] = (rows + r["rows"], quarantined + r["quarantined"])
+        rows, quarantined, lines = counted.get(r["file"], (0, 0, 0))
+        counted[r["file"]] = (rows + r["rows"], quarantined + r["quarantined"], lines + r["lines"])
     return counted
 
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spanishgas.contracts import CONSUMPTION_HOURLY, COSTS_BY_PROVINCE, ColumnType
+from spanishgas.etl.bronze import RawFile, count_data_lines, fingerprint
 from spanishgas.etl.bulk_csv import (
     conform_lines,
     lake_filesystem,
@@ -30,7 +31,7 @@ HEADER = "customer_id,timestamp,consumption_elec_kwh,consumption_gas_m3"
 
 @settings(max_examples=60, deadline=None)
 @given(
-    lines=st.lists(st.text(alphabet="ab,\r", min_size=0, max_size=12), min_size=0, max_size=30),
+    lines=st.lists(st.sampled_from(["", "\r", "a", "a,b", "ab\r", " "]), min_size=0, max_size=30),
     block=st.integers(min_value=1, max_value=80),
 )
 def test_blocks_read_every_line_once_whatever_the_block_size(tmp_path_factory, lines: list[str], block: int) -> None:  # type: ignore[no-untyped-def]
@@ -39,8 +40,12 @@ def test_blocks_read_every_line_once_whatever_the_block_size(tmp_path_factory, l
     path.write_bytes(content)
     blocks = plan_blocks(str(path), len(content), block)
     assert blocks[0].start == 0 and blocks[-1].end == len(content)
-    joined = b"".join(read_block_lines(str(path), b.start, b.end) for b in blocks)
-    assert joined == "".join(f"{line}\n" for line in lines).encode()
+    parts = [read_block_lines(str(path), b.start, b.end) for b in blocks]
+    assert b"".join(parts) == "".join(f"{line}\n" for line in lines).encode()
+    # the blocks' own line counts add up to the whole file's (blank lines, LF or CRLF, are not rows)
+    whole = RawFile(path=path, contract=CONSUMPTION_HOURLY)
+    fingerprint(whole)
+    assert sum(count_data_lines(part) for part in parts) == whole.rows_in
 
 
 def test_a_last_line_without_a_newline_is_read(tmp_path: Path) -> None:
