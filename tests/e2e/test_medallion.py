@@ -87,6 +87,8 @@ def test_large_file_path_writes_what_the_spark_path_writes(spark, tmp_path: Path
         "  C00001 , 2024-01-05 15:00:00 , 0.3 ,0\n",
         "C00001,2024-02-30 00:00:00,0.1,0\n",
         "C00001,2024-01-05 16:00:00,0.1,0\r\n",
+        "\n",  # blank lines are not rows
+        "\r\n",
         "C99999,2024-01-05 10:00:00,0.1,0\n",  # a customer silver does not know
         lines[7],  # an exact duplicate
         lines[7],

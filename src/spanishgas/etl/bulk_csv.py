@@ -132,7 +132,8 @@ def parse_lines(data: bytes, header: list[str], contract: FileContract) -> pa.Ta
     column_names = [h if h in names else f"__ignored_{i}" for i, h in enumerate(header)]
     table = pacsv.read_csv(
         pa.BufferReader(data),
-        read_options=pacsv.ReadOptions(column_names=column_names, use_threads=False, block_size=max(len(data), 1)),
+        # Arrow parses in 16 MiB pieces: one piece per task block is twice as slow at 128 MiB
+        read_options=pacsv.ReadOptions(column_names=column_names, use_threads=False, block_size=16 * 1024**2),
         parse_options=pacsv.ParseOptions(invalid_row_handler=keep_aside),
         convert_options=pacsv.ConvertOptions(
             column_types={n: pa.string() for n in column_names},
@@ -421,8 +422,19 @@ def ingest_block(task: BlockTask) -> dict[str, Any]:
         "rows": table.num_rows,
         "quarantined": quarantined,
         # counted from the raw bytes, not by the parser: rows in, to reconcile against
-        "lines": count_data_lines(data),
+        "lines": _data_lines(data, table.num_rows),
     }
+
+
+def _data_lines(data: bytes, parsed_rows: int) -> int:
+    """Non-empty lines of a block, cheaply in the usual case.
+
+    Every parsed row takes at least one non-empty line, so when the rows parsed equal all the lines there
+    is no blank line among them and the line count is exact. Otherwise (blank lines, or lines the parser
+    merged) the blank lines are found and taken out, and reconciliation judges the rest.
+    """
+    lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+    return lines if parsed_rows == lines else count_data_lines(data)
 
 
 def ingest_files(spark: SparkSession, tasks: list[BlockTask]) -> dict[str, tuple[int, int, int]]:

@@ -158,3 +158,14 @@ def test_the_lake_location_maps_to_an_arrow_file_system() -> None:
     assert fs.type_name == "s3" and path == "spanishgas-lake/lake/bronze"
     with pytest.raises(ValueError, match="S3 settings"):
         lake_filesystem("s3a://bucket/x")
+
+
+def test_a_block_counts_its_rows_from_the_bytes_blank_lines_left_out() -> None:
+    from spanishgas.etl.bulk_csv import _data_lines
+
+    clean = b"a\nb\nc"
+    assert _data_lines(clean, 3) == 3
+    blank = b"a\n\nb\r\n\r\nc\n"
+    assert _data_lines(blank, 3) == 3  # two blank lines: the rows parsed are one check, not the count
+    merged = b'"a\nb"\nc\n'  # a quote the parser runs across a line end: 3 lines, 2 rows parsed
+    assert _data_lines(merged, 2) == 3
