@@ -24,6 +24,44 @@ from pathlib import Path
 from typing import Any
 
 
+class TreeMemory:
+    """Peak resident memory of this process and everything it started (the JVM, Spark's Python workers),
+    sampled twice a second in a thread."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak_mb = 0.0
+        self.peak_jvm_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(0.5):
+            total = jvm = 0.0
+            for proc in [me, *me.children(recursive=True)]:
+                try:
+                    rss = proc.memory_info().rss / 2**20
+                    total += rss
+                    if proc.name() == "java":
+                        jvm += rss
+                except psutil.Error:
+                    continue
+            self.peak_mb = max(self.peak_mb, total)
+            self.peak_jvm_mb = max(self.peak_jvm_mb, jvm)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def duckdb_reference(raw: Path, threads: int = 2) -> float:
     """Seconds DuckDB takes for the customer-month x tariff-period aggregation of the hourly CSV."""
     import duckdb
@@ -131,21 +169,26 @@ def main() -> None:
         gx_root=work / "great_expectations",
         spark=SparkSettings(master="local[2]", driver_memory=args.driver_memory),
     )
-    t0 = time.perf_counter()
-    spark = get_spark("bench-etl", settings)
-    startup = time.perf_counter() - t0
-    result: dict[str, object] = {"benchmark": "etl_raw_to_gold", "spark_startup_s": round(startup, 1)}
-    for layer, run in (("bronze", run_bronze), ("silver", run_silver), ("gold", run_gold)):
-        t = time.perf_counter()
-        kwargs = {"raw_dir": raw} if layer == "bronze" else {}
-        manifest = run(settings, spark=spark, **kwargs)  # type: ignore[operator]
-        result[f"{layer}_s"] = round(time.perf_counter() - t, 1)
-        result[f"{layer}_gates_s"] = manifest.get("gate_seconds")
-        if layer == "bronze":
-            result["hourly_rows"] = sum(f["rows_in"] for n, f in manifest["files"].items() if "hourly" in n)
-    result["total_s"] = round(time.perf_counter() - t0, 1)
+    memory = TreeMemory()
+    with memory:
+        t0 = time.perf_counter()
+        spark = get_spark("bench-etl", settings)
+        startup = time.perf_counter() - t0
+        result: dict[str, object] = {"benchmark": "etl_raw_to_gold", "spark_startup_s": round(startup, 1)}
+        for layer, run in (("bronze", run_bronze), ("silver", run_silver), ("gold", run_gold)):
+            t = time.perf_counter()
+            kwargs = {"raw_dir": raw} if layer == "bronze" else {}
+            manifest = run(settings, spark=spark, **kwargs)  # type: ignore[operator]
+            result[f"{layer}_s"] = round(time.perf_counter() - t, 1)
+            result[f"{layer}_gates_s"] = manifest.get("gate_seconds")
+            if layer == "bronze":
+                result["hourly_rows"] = sum(f["rows_in"] for n, f in manifest["files"].items() if "hourly" in n)
+        result["total_s"] = round(time.perf_counter() - t0, 1)
     result["driver_memory"] = args.driver_memory
     result["peak_rss_python_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    # the driver JVM, and everything together: the JVM, this process and Spark's Python workers
+    result["peak_rss_jvm_mb"] = round(memory.peak_jvm_mb)
+    result["peak_rss_all_processes_mb"] = round(memory.peak_mb)
     if not args.skip_references:
         result["plain_spark_reference_s"] = round(plain_spark_reference(spark, raw), 1)
     spark.stop()

@@ -219,3 +219,21 @@ def test_rows_that_do_not_reconcile_fail_the_run_and_publish_nothing(  # type: i
     assert manifest["status"] == "failed"
     assert manifest["files"]["churn_label.csv"]["status"] == "row count mismatch"
     assert manifest["files"]["customer_attributes.csv"]["status"] == "ok"
+
+
+def test_a_missing_required_value_fails_the_large_table_gate(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The hourly tables check "no required value missing" as one count per row: it still fails on one null."""
+    import datetime as dt
+
+    contract = gates.contract_by_table()["consumption_hourly"]
+    rules = gates.bronze_rules(contract, accepted_rows=2)
+    assert not [r for r in rules if r.kind == "not_null"]  # folded into the one count
+    schema = "customer_id string, timestamp timestamp_ntz, consumption_elec_kwh double, consumption_gas_m3 double"
+    ctx = gates.context(tmp_path / "gx")
+    good = spark.createDataFrame([("C1", dt.datetime(2024, 1, 1), 0.1, 0.0)] * 2, schema)
+    assert gates.run_gate(ctx, "bronze", "consumption_hourly", good, rules)["success"]
+    bad = spark.createDataFrame(
+        [("C1", dt.datetime(2024, 1, 1), 0.1, 0.0), ("C2", dt.datetime(2024, 1, 1), None, 0.0)], schema
+    )
+    with pytest.raises(gates.GateFailed, match="_missing_required_values"):
+        gates.run_gate(ctx, "bronze", "consumption_hourly", bad, rules)

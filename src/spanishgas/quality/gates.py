@@ -26,6 +26,9 @@ DATASOURCE = "spanishgas_lake"
 BATCH = "whole_table"
 LARGE_TABLES = {"consumption_hourly"}
 NULL_FEATURES = "_missing_feature_count"
+# On the large tables, "no required value is missing" is one expectation over a per-row count of missing
+# required values (one scan) instead of one per column (a scan each: 4 on bronze's 155 million readings).
+MISSING_REQUIRED = "_missing_required_values"
 
 
 class GateFailed(RuntimeError):
@@ -47,6 +50,22 @@ class Rule:
     kind: str
     column: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
+    counts_missing: tuple[str, ...] = ()  # kind "none_missing": the columns whose missing values are counted
+
+
+def none_missing(columns: list[str]) -> Rule:
+    """No row misses any of ``columns`` (checked on the ``_missing_required_values`` column it implies)."""
+    return Rule("max_between", MISSING_REQUIRED, {"max_value": 0}, counts_missing=tuple(columns))
+
+
+def with_derived_columns(df: DataFrame, rules: list[Rule]) -> DataFrame:
+    """Add the columns that rules are checked on but the table does not store."""
+    from pyspark.sql import functions as F
+
+    for rule in rules:
+        if rule.counts_missing:
+            df = df.withColumn(MISSING_REQUIRED, sum(F.col(c).isNull().cast("int") for c in rule.counts_missing))
+    return df
 
 
 def context(gx_root: Path) -> Any:
@@ -91,8 +110,10 @@ def bronze_rules(contract: FileContract, accepted_rows: int) -> list[Rule]:
     rules: list[Rule] = [Rule("exists", c.name) for c in contract.columns]
     required = set(contract.key) | {c.name for c in contract.columns if not c.nullable}
     large = contract.name in LARGE_TABLES
+    if large:
+        rules.append(none_missing([c.name for c in contract.columns if c.name in required]))
     for c in contract.columns:
-        if c.name in required:
+        if c.name in required and not large:
             rules.append(Rule("not_null", c.name))
         if c.allowed and not large:
             rules.append(Rule("in_set", c.name, {"value_set": list(c.allowed)}))
@@ -122,8 +143,7 @@ def silver_rules(table: str) -> list[Rule]:
         "contracts": [Rule("unique", "customer_id"), Rule("not_null", "next_renewal_date")],
         "churn_labels": [Rule("unique", "customer_id"), Rule("in_set", "churn", {"value_set": [0, 1]})],
         "consumption_hourly": [
-            Rule("not_null", "customer_id"),
-            Rule("not_null", "local_ts"),
+            none_missing(["customer_id", "local_ts"]),
             Rule("min_between", "elec_kwh", {"min_value": 0.0}),
             Rule("min_between", "gas_m3", {"min_value": 0.0}),
             Rule("between", "tariff_period", {"min_value": 1, "max_value": 3}),
@@ -209,7 +229,7 @@ def run_gate(ctx: Any, layer: str, table: str, df: DataFrame, rules: list[Rule])
             result_format={"result_format": "SUMMARY", "partial_unexpected_count": 0},
         )
     )
-    result = checkpoint.run(batch_parameters={"dataframe": df})
+    result = checkpoint.run(batch_parameters={"dataframe": with_derived_columns(df, rules)})
     summary = summarize(result)
     if not summary["success"]:
         raise GateFailed(layer, table, [e for e in summary["expectations"] if not e["success"]])
@@ -249,4 +269,4 @@ def contract_by_table() -> dict[str, FileContract]:
     return {c.name: c for c in RAW_FILES}
 
 
-__all__ = ["GateFailed", "Rule", "bronze_rules", "context", "gold_rules", "run_gate", "silver_rules"]
+__all__ = ["GateFailed", "Rule", "bronze_rules", "context", "gold_rules", "none_missing", "run_gate", "silver_rules"]
