@@ -17,8 +17,9 @@ keep only the first).
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from spanishgas.contracts import ColumnType, FileContract
@@ -54,7 +55,8 @@ def lake_filesystem(uri: str, s3: S3Settings | None = None) -> tuple[pafs.FileSy
     if uri.startswith(("s3a://", "s3://")):
         if s3 is None:
             raise ValueError(f"{uri}: S3 settings are needed to write there")
-        scheme, _, endpoint = s3.endpoint_url.partition("://")
+        endpoint_url = s3.endpoint_url.rstrip("/")
+        scheme, _, endpoint = endpoint_url.partition("://") if "://" in endpoint_url else ("https", "", endpoint_url)
         filesystem = pafs.S3FileSystem(
             access_key=s3.access_key_id,
             secret_key=s3.secret_access_key.get_secret_value(),
@@ -89,10 +91,12 @@ def plan_blocks(path: str, size: int, block_bytes: int) -> list[Block]:
     return [Block(path, s, min(s + block_bytes, size), i) for i, s in enumerate(starts)]
 
 
-def read_block_lines(path: str, start: int, end: int) -> bytes:
-    """The whole lines of ``path`` that start at a byte offset in ``[start, end)``; the header is skipped.
+def read_block_lines(path: str, start: int, end: int) -> tuple[int, bytes]:
+    """The whole lines of ``path`` that start at a byte offset in ``[start, end)`` (the header skipped), and
+    the offset of the first of them.
 
-    A line belongs to the range its first byte is in, so consecutive ranges read every line once.
+    A line belongs to the range its first byte is in, so consecutive ranges read every line once; the
+    driver checks that the spans the tasks read tile the file.
     """
     with open(path, "rb") as fh:
         if start == 0:
@@ -103,11 +107,29 @@ def read_block_lines(path: str, start: int, end: int) -> bytes:
             fh.readline()
         first = fh.tell()
         if first >= end:
-            return b""
+            return first, b""
         data = fh.read(end - first)
         if data and not data.endswith(b"\n"):
             data += fh.readline()  # finish the line that starts inside the range
-        return data
+        return first, data
+
+
+def header_length(path: str) -> int:
+    """Bytes of the header line, terminator included: where the first block's span must start."""
+    with open(path, "rb") as fh:
+        return len(fh.readline())
+
+
+def uncovered(spans: list[tuple[int, int]], header_bytes: int, size: int) -> str:
+    """Why the byte spans the tasks read do not tile ``[header_bytes, size)`` exactly, or ``""``."""
+    position = header_bytes
+    for first, last in sorted(s for s in spans if s[1] > s[0]):
+        if first != position:
+            return f"bytes {position}-{first} read {'twice' if first < position else 'by no task'}"
+        position = last
+    if position != size:
+        return f"bytes {position}-{size} read by no task"
+    return ""
 
 
 # ---------------------------------------------------------------- parsing and checks (pure, Arrow tables)
@@ -118,7 +140,6 @@ def parse_lines(data: bytes, header: list[str], contract: FileContract) -> pa.Ta
     ``_extra_field`` (the first value beyond the header's columns) and ``_irregular_line`` (the original text
     of a row with two or more values beyond the header, else null). Values are trimmed, as Spark's reader does."""
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
     irregular: list[str] = []
 
@@ -128,21 +149,20 @@ def parse_lines(data: bytes, header: list[str], contract: FileContract) -> pa.Ta
 
     names = contract.column_names
     present = [h for h in header if h in names]
+    if not data.lstrip(b"\r\n"):  # nothing but blank lines (lstrip copies nothing in the usual case)
+        empty = {n: pa.array([], pa.string()) for n in [*names, EXTRA, IRREGULAR]}
+        return pa.table(empty)
     # unique placeholder names for columns outside the contract, which are not read
     column_names = [h if h in names else f"__ignored_{i}" for i, h in enumerate(header)]
-    table = pacsv.read_csv(
-        pa.BufferReader(data),
-        # Arrow parses in 16 MiB pieces: one piece per task block is twice as slow at 128 MiB
-        read_options=pacsv.ReadOptions(column_names=column_names, use_threads=False, block_size=16 * 1024**2),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=keep_aside),
-        convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in column_names},
-            include_columns=present,
-            # only an empty cell is missing, as for Spark (Arrow would also take "n/a", "NULL", "nan", ...)
-            null_values=[""],
-            strings_can_be_null=True,
-        ),
-    )
+    try:
+        table = _read_csv(data, column_names, present, keep_aside)
+    except pa.ArrowInvalid as exc:
+        if "UTF8" not in str(exc).upper():
+            raise
+        # a byte that is not UTF-8: replaced by U+FFFD, as Spark's reader does, and the block read again
+        irregular.clear()
+        data = data.decode("utf-8", errors="replace").encode("utf-8")
+        table = _read_csv(data, column_names, present, keep_aside)
     rows = table.num_rows
     columns: dict[str, pa.Array] = {}
     for name in names:
@@ -164,7 +184,8 @@ def parse_lines(data: bytes, header: list[str], contract: FileContract) -> pa.Ta
         for name in names:
             by_name[name].append(cells.get(name))
         beyond = values[len(header)] if len(values) > len(header) else None
-        by_name[EXTRA].append(beyond.strip() if beyond is not None else None)
+        # an empty value beyond the last column (a trailing comma) is no value, as for Spark's reader
+        by_name[EXTRA].append((beyond.strip() or None) if beyond is not None else None)
         # the line itself is the raw text only where joining the values would lose some (two or more extra
         # values: Spark's reader keeps just the first); otherwise both paths give the same text
         by_name[IRREGULAR].append(text if len(values) > len(header) + 1 else None)
@@ -179,6 +200,25 @@ def single_array(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     if isinstance(column, pa.ChunkedArray):
         return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     return column
+
+
+def _read_csv(data: bytes, column_names: list[str], present: list[str], keep_aside: Any) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    return pacsv.read_csv(
+        pa.BufferReader(data),
+        # Arrow parses in 16 MiB pieces: one piece per task block is twice as slow at 128 MiB
+        read_options=pacsv.ReadOptions(column_names=column_names, use_threads=False, block_size=16 * 1024**2),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=keep_aside),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in column_names},
+            include_columns=present,
+            # only an empty cell is missing, as for Spark (Arrow would also take "n/a", "NULL", "nan", ...)
+            null_values=[""],
+            strings_can_be_null=True,
+        ),
+    )
 
 
 def _trimmed(values: pa.Array) -> pa.Array:
@@ -356,9 +396,8 @@ def with_lineage(table: pa.Table, run_id: str, source_file: str, sha256: str, in
         # a dictionary of one value: nothing is copied per row, and Parquet stores it dictionary-encoded anyway
         return pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, dtype=np.int32)), pa.array([value]))
 
-    ingested = pa.array(np.full(rows, int(ingested_at.timestamp() * 1_000_000), dtype=np.int64)).cast(
-        pa.timestamp("us", tz="UTC")
-    )
+    micros = (ingested_at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)  # no float rounding
+    ingested = pa.array(np.full(rows, micros, dtype=np.int64)).cast(pa.timestamp("us", tz="UTC"))
     status = pa.DictionaryArray.from_arrays(
         pc.cast(pc.is_valid(single_array(table.column(REASON))), pa.int32()), pa.array(["accepted", "quarantined"])
     )
@@ -399,7 +438,10 @@ def ingest_block(task: BlockTask) -> dict[str, Any]:
     from spanishgas.settings import S3Settings
 
     contract = next(c for c in RAW_FILES if c.name == task.contract_name)
-    data = read_block_lines(task.block.path, task.block.start, task.block.end)
+    first, data = read_block_lines(task.block.path, task.block.start, task.block.end)
+    counted = {"file": task.source_file, "block": task.block.number, "span": (first, first + len(data))}
+    if not data:  # no line starts in this range (a long line, or a header-only file)
+        return {**counted, "rows": 0, "quarantined": 0, "lines": 0}
     text = parse_lines(data, list(task.header), contract)
     table = with_lineage(conform_lines(text, contract), task.run_id, task.source_file, task.sha256, task.ingested_at)
     if table.num_rows:
@@ -417,8 +459,7 @@ def ingest_block(task: BlockTask) -> dict[str, Any]:
             pq.write_table(table, f"{root}/{name}", filesystem=filesystem, compression="zstd", store_schema=False)
     quarantined = table.num_rows - table.column(REASON).null_count
     return {
-        "file": task.source_file,
-        "block": task.block.number,
+        **counted,
         "rows": table.num_rows,
         "quarantined": quarantined,
         # counted from the raw bytes, not by the parser: rows in, to reconcile against
@@ -437,19 +478,27 @@ def _data_lines(data: bytes, parsed_rows: int) -> int:
     return lines if parsed_rows == lines else count_data_lines(data)
 
 
-def ingest_files(spark: SparkSession, tasks: list[BlockTask]) -> dict[str, tuple[int, int, int]]:
-    """Run the block tasks on the cluster; rows written, rows quarantined and data lines per source file."""
+def ingest_files(spark: SparkSession, tasks: list[BlockTask]) -> dict[str, tuple[int, int, int, str]]:
+    """Run the block tasks on the cluster. Per source file: rows written, rows quarantined, data lines, and
+    why the byte spans the tasks read do not tile the file (``""`` when they do)."""
     if not tasks:
         return {}
     first = tasks[0]
     filesystem, root = lake_filesystem(first.table_uri, _s3(first.s3))
     filesystem.create_dir(root, recursive=True)
     results = spark.sparkContext.parallelize(tasks, len(tasks)).map(ingest_block).collect()
-    counted: dict[str, tuple[int, int, int]] = {}
+    counted: dict[str, tuple[int, int, int, str]] = {}
+    spans: dict[str, list[tuple[int, int]]] = {}
     for r in results:
-        rows, quarantined, lines = counted.get(r["file"], (0, 0, 0))
-        counted[r["file"]] = (rows + r["rows"], quarantined + r["quarantined"], lines + r["lines"])
-    return counted
+        rows, quarantined, lines, _ = counted.get(r["file"], (0, 0, 0, ""))
+        counted[r["file"]] = (rows + r["rows"], quarantined + r["quarantined"], lines + r["lines"], "")
+        spans.setdefault(r["file"], []).append(tuple(r["span"]))
+    for task in tasks:
+        name = task.source_file
+        if name in counted and not counted[name][3]:
+            gap = uncovered(spans[name], header_length(task.block.path), os.path.getsize(task.block.path))
+            counted[name] = (*counted[name][:3], gap or "ok")
+    return {name: (*c[:3], "" if c[3] == "ok" else c[3]) for name, c in counted.items()}
 
 
 def _s3(values: dict[str, str] | None) -> S3Settings | None:

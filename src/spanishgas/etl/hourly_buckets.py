@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from spanishgas.etl.bronze import REASON
+
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
@@ -183,14 +185,23 @@ def conform_readings(readings: pa.Table, holidays: list[date], years: list[int])
             pc.if_else(pc.is_in(hour, pa.array(sorted(STANDARD_HOURS), pa.int64())), 2, 3),
         ),
     )
-    # as Java resolves local times: the missing spring hour moves forward, the repeated autumn hour is the first
-    utc = pc.cast(
+    # as Java resolves local times: the repeated autumn hour is the first one; a time in the missing spring
+    # hour moves forward by the gap, which is the same as reading it with the winter offset (02:30 -> 01:30)
+    is_two = pc.equal(hour, 2)
+    in_gap = pc.and_(pc.is_in(day, pa.array(spring, pa.date32())), is_two)
+    zoned = pc.cast(
         pc.assume_timezone(local, timezone=LOCAL_TZ, ambiguous="earliest", nonexistent="latest"),
         pa.timestamp("us", tz="UTC"),
     )
+    winter = pc.cast(pc.subtract(pc.cast(local, pa.int64()), 3_600_000_000), pa.timestamp("us", tz="UTC"))
+    utc = pc.if_else(in_gap, winter, zoned)
     elec, gas = readings.column("consumption_elec_kwh"), readings.column("consumption_gas_m3")
-    elec_kwh, gas_m3 = pc.max_element_wise(elec, 0.0), pc.max_element_wise(gas, 0.0)
-    is_two = pc.equal(hour, 2)
+
+    def not_negative(values: pa.Array) -> pa.Array:
+        # as Spark's greatest(x, 0): a NaN reading stays NaN (Arrow's max_element_wise would make it 0)
+        return pc.if_else(pc.less(values, 0.0), 0.0, values)
+
+    elec_kwh, gas_m3 = not_negative(elec), not_negative(gas)
     return pa.table(
         {
             "customer_id": readings.column("customer_id"),
@@ -202,7 +213,7 @@ def conform_readings(readings: pa.Table, holidays: list[date], years: list[int])
             "gas_kwh": pc.multiply(gas_m3, GAS_KWH_PER_M3),
             "is_negative_elec": pc.cast(pc.less(elec, 0.0), pa.int32()),
             "is_negative_gas": pc.cast(pc.less(gas, 0.0), pa.int32()),
-            "is_dst_gap_hour": pc.and_(pc.is_in(day, pa.array(spring, pa.date32())), is_two),
+            "is_dst_gap_hour": in_gap,
             "is_dst_repeated_hour": pc.and_(pc.is_in(day, pa.array(autumn, pa.date32())), is_two),
         }
     )
@@ -240,6 +251,7 @@ def monthly_totals(clean: pa.Table) -> pa.Table:
             "gas_kwh": clean.column("gas_kwh"),
             "neg_e": pc.cast(clean.column("is_negative_elec"), pa.int64()),
             "neg_g": pc.cast(clean.column("is_negative_gas"), pa.int64()),
+            "nan_e": pc.cast(pc.is_nan(elec), pa.int64()),
         }
     )
     grouped = work.group_by(["customer_id", "month"], use_threads=False).aggregate(
@@ -254,8 +266,11 @@ def monthly_totals(clean: pa.Table) -> pa.Table:
             ("neg_g", "sum"),
             ("customer_id", "count"),
             ("elec_kwh", "max"),
+            ("nan_e", "sum"),
         ]
     )
+    # Spark's max of a month with a NaN reading is NaN (NaN sorts above every number); Arrow's skips it
+    highest = pc.if_else(pc.greater(grouped.column("nan_e_sum"), 0), float("nan"), grouped.column("elec_kwh_max"))
     return pa.table(
         {
             "customer_id": pc.take(ids.dictionary, grouped.column("customer_id")),
@@ -269,7 +284,7 @@ def monthly_totals(clean: pa.Table) -> pa.Table:
             "negative_elec_hours": grouped.column("neg_e_sum"),
             "negative_gas_hours": grouped.column("neg_g_sum"),
             "hours_metered": grouped.column("customer_id_count"),
-            "elec_kwh_max_hour": grouped.column("elec_kwh_max"),
+            "elec_kwh_max_hour": highest,
         }
     )
 
@@ -284,6 +299,7 @@ class BucketTask:
     bucket: int
     bronze_files: tuple[str, ...]  # paths on the lake's file system
     silver_uri: str  # the silver table's folder
+    quarantine_uri: str  # where readings of unknown customers go, with the reason
     known_customers: tuple[str, ...]
     holidays: tuple[date, ...]
     years: tuple[int, ...]
@@ -291,8 +307,8 @@ class BucketTask:
 
 
 def conform_bucket(task: BucketTask) -> dict[str, Any]:
-    """Read, clean, write one bucket's readings; return its customer-month totals and unknown readings
-    (Arrow IPC bytes) and what it counted."""
+    """Read, clean, write one bucket's readings and quarantine those of unknown customers; return the
+    bucket's customer-month totals (Arrow IPC bytes) and what it counted."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -300,13 +316,16 @@ def conform_bucket(task: BucketTask) -> dict[str, Any]:
     from spanishgas.etl.bulk_csv import lake_filesystem, single_array
     from spanishgas.settings import S3Settings
 
+    # bronze and silver are in the same lake, so one file system serves both
     filesystem, root = lake_filesystem(task.silver_uri, S3Settings(**task.s3) if task.s3 else None)
     parts = [
         pq.read_table(path, columns=[*READING_COLUMNS, "status"], filesystem=filesystem) for path in task.bronze_files
     ]
     if not parts:
-        return {"bucket": task.bucket, "rows": 0, "monthly": b"", "unknown": b""}
-    readings = pa.concat_tables(parts).combine_chunks()
+        return {"bucket": task.bucket, "rows": 0, "monthly": b"", "unknown": 0}
+    readings = pa.concat_tables(parts)
+    del parts  # not held twice while the chunks are joined
+    readings = readings.combine_chunks()
     accepted = pc.equal(readings.column("status"), "accepted")
     readings = readings.select(READING_COLUMNS)
     if not pc.all(accepted).as_py():  # filtering copies every column: only when something is quarantined
@@ -326,12 +345,18 @@ def conform_bucket(task: BucketTask) -> dict[str, Any]:
         # store_schema=False: readers see the customer id as plain text, not as the dictionary used here
         name = f"{root}/part-b{task.bucket:03d}.zstd.parquet"
         pq.write_table(clean, name, filesystem=filesystem, compression="zstd", store_schema=False)
-    unknown = unknown.set_column(0, "customer_id", pc.cast(unknown.column("customer_id"), pa.string()))
+    if unknown.num_rows:
+        # quarantined where they are found: however many there are, none travels to the driver
+        unknown = unknown.set_column(0, "customer_id", pc.cast(unknown.column("customer_id"), pa.string()))
+        unknown = unknown.append_column(REASON, pa.array(["unknown customer"] * unknown.num_rows, pa.string()))
+        _, quarantine_root = lake_filesystem(task.quarantine_uri, S3Settings(**task.s3) if task.s3 else None)
+        filesystem.create_dir(quarantine_root, recursive=True)
+        pq.write_table(unknown, f"{quarantine_root}/part-b{task.bucket:03d}.zstd.parquet", filesystem=filesystem)
     return {
         "bucket": task.bucket,
         "rows": clean.num_rows,
         "monthly": _ipc(monthly_totals(clean)),
-        "unknown": _ipc(unknown),
+        "unknown": unknown.num_rows,
     }
 
 
@@ -354,16 +379,17 @@ def build_hourly(
     spark: SparkSession,
     bronze_table_uri: str,
     silver_table_uri: str,
+    quarantine_uri: str,
     known_customers: list[str],
     holidays: list[date],
     years: list[int],
     s3: S3Settings | None = None,
-) -> tuple[DataFrame, DataFrame]:
-    """Write silver's hourly table from bronze's bucketed one; return (customer-month totals, readings of
-    unknown customers with ``_quarantine_reason``) as DataFrames."""
+) -> tuple[DataFrame, int]:
+    """Write silver's hourly table from bronze's bucketed one, and the readings of unknown customers to
+    ``quarantine_uri``; return the customer-month totals as a DataFrame and how many readings were
+    quarantined."""
     import pyarrow as pa
     from pyarrow import fs as pafs
-    from pyspark.sql import functions as F
 
     from spanishgas.etl.bulk_csv import lake_filesystem
 
@@ -377,6 +403,7 @@ def build_hourly(
             bucket=bucket,
             bronze_files=tuple(f"{bronze_root}/{n}" for n in sorted(files)),
             silver_uri=silver_table_uri,
+            quarantine_uri=quarantine_uri,
             known_customers=tuple(known_customers),
             holidays=tuple(holidays),
             years=tuple(years),
@@ -386,15 +413,7 @@ def build_hourly(
     ]
     results = spark.sparkContext.parallelize(tasks, max(len(tasks), 1)).map(conform_bucket).collect()
     monthly_parts = [_from_ipc(r["monthly"]) for r in results if r["monthly"]]
-    unknown_parts = [_from_ipc(r["unknown"]) for r in results if r["unknown"]]
     monthly = pa.concat_tables(monthly_parts) if monthly_parts else None
-    unknown = pa.concat_tables(unknown_parts) if unknown_parts else None
-    reading_schema = (
-        "customer_id string, timestamp timestamp_ntz, consumption_elec_kwh double, consumption_gas_m3 double"
-    )
-    # Arrow tables go to Spark without a row-by-row conversion
+    # an Arrow table goes to Spark without a row-by-row conversion
     monthly_df = spark.createDataFrame(monthly if monthly is not None else [], MONTHLY_SCHEMA)
-    unknown_df = spark.createDataFrame(unknown if unknown is not None else [], reading_schema).withColumn(
-        "_quarantine_reason", F.lit("unknown customer")
-    )
-    return monthly_df, unknown_df
+    return monthly_df, sum(r["unknown"] for r in results)

@@ -57,7 +57,7 @@ def run_bronze(
     lake = Lake(spark, str(settings.lake_uri))
     run_id = run_id or new_run_id("bronze")
     t0 = time.perf_counter()
-    s3 = settings.s3 if str(settings.lake_uri).startswith("s3a://") else None
+    s3 = settings.s3 if str(settings.lake_uri).startswith(("s3a://", "s3://")) else None
     result = ingest(spark, lake, Path(raw_dir or settings.raw_dir), run_id, etl=settings.etl, s3=s3)
     manifest = result.manifest
     contracts = gates.contract_by_table()
@@ -84,7 +84,7 @@ def run_silver(
     bronze_run = bronze_run or lake.latest_run("bronze")
     run_id = run_id or new_run_id("silver")
     t0 = time.perf_counter()
-    s3 = settings.s3 if str(settings.lake_uri).startswith("s3a://") else None
+    s3 = settings.s3 if str(settings.lake_uri).startswith(("s3a://", "s3://")) else None
     result = build_silver(spark, lake, bronze_run, run_id, s3=s3)
     manifest = result.manifest
     checks = [(table, spark.read.parquet(path), gates.silver_rules(table)) for table, path in result.tables.items()]

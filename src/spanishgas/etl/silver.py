@@ -507,6 +507,7 @@ def build_silver(
 
     bronze_manifest = lake.manifest("bronze", bronze_run)  # only published runs
     quarantine: dict[str, DataFrame] = {}
+    quarantined_by_tasks: dict[str, str] = {}
     counts: dict[str, int] = {}
 
     writer = RunWriter(lake, "silver", run_id)
@@ -552,8 +553,10 @@ def build_silver(
         path = lake.table_path("silver", run_id, "consumption_hourly")
         known = [r["customer_id"] for r in customers.select("customer_id").collect()]
         bronze_hourly = lake.table_path("bronze", bronze_run, "consumption_hourly")
-        monthly, unknown = build_hourly(spark, bronze_hourly, path, known, holidays, years, s3)
+        unknown_path = lake.path("silver", "runs", run_id, "_quarantine", "consumption_hourly")
+        monthly, unknown_readings = build_hourly(spark, bronze_hourly, path, unknown_path, known, holidays, years, s3)
         monthly = monthly.cache()
+        quarantined_by_tasks["consumption_hourly"] = unknown_path if unknown_readings else ""
         tables["consumption_hourly"] = path
         timings["consumption_hourly"] = round(time.perf_counter() - t0, 2)
     else:
@@ -563,7 +566,7 @@ def build_silver(
         hourly = conform_consumption(dedupe_readings(readings), holidays, years)
         write("consumption_hourly", hourly)
         monthly = monthly_consumption(spark.read.parquet(tables["consumption_hourly"]))
-    quarantine["consumption_hourly"] = unknown
+        quarantine["consumption_hourly"] = unknown
     write("customer_month", customer_month(monthly, prices, costs, customers))
 
     t0 = time.perf_counter()
@@ -572,6 +575,9 @@ def build_silver(
         path = lake.path("silver", "runs", run_id, "_quarantine", source)
         df.write.mode("errorifexists").parquet(path)
         rows = spark.read.parquet(path).groupBy("_quarantine_reason").count().collect()
+        q_counts[source] = {r["_quarantine_reason"]: r["count"] for r in rows}
+    for source, path in quarantined_by_tasks.items():  # written by the tasks that found them (or none)
+        rows = spark.read.parquet(path).groupBy("_quarantine_reason").count().collect() if path else []
         q_counts[source] = {r["_quarantine_reason"]: r["count"] for r in rows}
     timings["quarantine"] = round(time.perf_counter() - t0, 2)
     for name, path in tables.items():

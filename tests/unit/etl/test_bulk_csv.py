@@ -13,13 +13,16 @@ from hypothesis import strategies as st
 from spanishgas.contracts import CONSUMPTION_HOURLY, COSTS_BY_PROVINCE, ColumnType
 from spanishgas.etl.bronze import RawFile, count_data_lines, fingerprint
 from spanishgas.etl.bulk_csv import (
+    BlockTask,
     conform_lines,
+    ingest_block,
     lake_filesystem,
     parse_column,
     parse_lines,
     plan_blocks,
     read_block_lines,
     try_cast,
+    uncovered,
     with_lineage,
 )
 from spanishgas.settings import S3Settings
@@ -40,8 +43,11 @@ def test_blocks_read_every_line_once_whatever_the_block_size(tmp_path_factory, l
     path.write_bytes(content)
     blocks = plan_blocks(str(path), len(content), block)
     assert blocks[0].start == 0 and blocks[-1].end == len(content)
-    parts = [read_block_lines(str(path), b.start, b.end) for b in blocks]
+    spans = [read_block_lines(str(path), b.start, b.end) for b in blocks]
+    parts = [data for _, data in spans]
     assert b"".join(parts) == "".join(f"{line}\n" for line in lines).encode()
+    # the spans tile the file after the header exactly
+    assert uncovered([(first, first + len(data)) for first, data in spans], len(HEADER) + 1, len(content)) == ""
     # the blocks' own line counts add up to the whole file's (blank lines, LF or CRLF, are not rows)
     whole = RawFile(path=path, contract=CONSUMPTION_HOURLY)
     fingerprint(whole)
@@ -52,7 +58,44 @@ def test_a_last_line_without_a_newline_is_read(tmp_path: Path) -> None:
     path = tmp_path / "f.csv"
     path.write_bytes(b"h\nC1,x\nC2,y")
     blocks = plan_blocks(str(path), 13, 4)
-    assert b"".join(read_block_lines(str(path), b.start, b.end) for b in blocks) == b"C1,x\nC2,y"
+    assert b"".join(read_block_lines(str(path), b.start, b.end)[1] for b in blocks) == b"C1,x\nC2,y"
+
+
+def test_spans_that_miss_or_repeat_bytes_are_named() -> None:
+    assert uncovered([(2, 10), (10, 20)], 2, 20) == ""
+    assert uncovered([(2, 10), (12, 20)], 2, 20) == "bytes 10-12 read by no task"
+    assert uncovered([(2, 10), (8, 20)], 2, 20) == "bytes 10-8 read twice"
+    assert uncovered([(2, 10)], 2, 20) == "bytes 10-20 read by no task"
+    assert uncovered([(2, 10), (10, 10), (10, 20)], 2, 20) == ""  # a block where no line starts
+
+
+def test_a_block_where_no_line_starts_writes_nothing_and_counts_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "consumption_hourly_2024.csv"
+    long_line = "C00001,2024-01-01 00:00:00," + "1" * 40 + ",0\n"
+    path.write_text(HEADER + "\n" + long_line)
+    task = BlockTask(
+        block=plan_blocks(str(path), path.stat().st_size, 16)[2],  # inside the long line
+        file_number=0,
+        header=tuple(HEADER.split(",")),
+        contract_name="consumption_hourly",
+        run_id="bronze-1",
+        source_file=path.name,
+        sha256="0" * 64,
+        ingested_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        table_uri=str(tmp_path / "table"),
+    )
+    out = ingest_block(task)
+    assert (out["rows"], out["quarantined"], out["lines"]) == (0, 0, 0)
+    assert out["span"][0] == out["span"][1]
+    assert not (tmp_path / "table").exists()
+
+
+def test_a_trailing_comma_is_no_extra_value_and_a_bad_byte_no_failure() -> None:
+    data = b"C00001,2024-03-31 02:00:00,0.5,0,\nC0000\xf1,2024-03-31 03:00:00,0.5,0\n"
+    out = conform_lines(parse_lines(data, HEADER.split(","), CONSUMPTION_HOURLY), CONSUMPTION_HOURLY)
+    rows = sorted(out.to_pylist(), key=lambda r: r["customer_id"])
+    assert rows[0]["customer_id"] == "C00001" and rows[0]["_quarantine_reason"] is None
+    assert rows[1]["customer_id"] == "C0000\ufffd"  # replaced, as Spark's reader does
 
 
 def test_lines_are_parsed_as_spark_reads_them() -> None:

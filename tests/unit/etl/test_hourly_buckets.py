@@ -6,9 +6,11 @@ import datetime as dt
 import zlib
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from spanishgas.calendar import national_holidays
@@ -104,7 +106,10 @@ ROWS = [
     ("C1", dt.datetime(2024, 3, 28, 19), 1.0, 0.0),  # peak
     ("C2", dt.datetime(2024, 3, 29, 12), 1.0, 0.0),  # Good Friday: off-peak
     ("C2", dt.datetime(2024, 3, 31, 2), -0.5, -0.01),  # 02:00 does not exist locally
+    ("C2", dt.datetime(2024, 3, 31, 2, 30), 0.5, 0.0),  # half past, in the missing hour: 01:30 UTC
     ("C2", dt.datetime(2024, 3, 31, 3), 0.5, 0.01),
+    ("C3", dt.datetime(2024, 5, 6, 9), float("nan"), 0.0),  # a NaN reading stays NaN, as in Spark
+    ("C3", dt.datetime(2024, 5, 6, 10), 1.0, 0.0),  # and the month's highest hour is NaN, as in Spark
     ("C2", dt.datetime(2024, 10, 27, 2), 2.0, 1.0),  # the repeated hour of October
     ("C2", dt.datetime(2024, 10, 27, 2), 2.5, 1.0),
     ("C2", dt.datetime(2024, 10, 28, 12), 1.0, 0.0),  # Monday peak
@@ -113,13 +118,28 @@ ROWS = [
 
 
 @pytest.mark.spark
-def test_readings_are_conformed_and_totalled_as_by_the_spark_transforms(spark) -> None:  # type: ignore[no-untyped-def]
+def test_readings_are_conformed_and_totalled_as_by_the_spark_transforms(spark, tmp_path) -> None:  # type: ignore[no-untyped-def]
     holidays = sorted(national_holidays([2024]))
     table = pa.Table.from_pylist([dict(zip(READINGS.names, r, strict=True)) for r in ROWS], schema=READINGS)
     expected = conform_consumption(spark.createDataFrame(ROWS, SPARK_READINGS), holidays, [2024])
     clean = conform_readings(table, holidays, [2024])
-    actual = spark.createDataFrame(clean.to_pandas(), expected.schema)
+    # through a Parquet file, as silver writes it: Spark's types follow from Arrow's, compared, not imposed
+    pq.write_table(clean, tmp_path / "clean.parquet", store_schema=False)
+    actual = spark.read.parquet(str(tmp_path / "clean.parquet"))
+    assert [(f.name, f.dataType) for f in actual.schema] == [(f.name, f.dataType) for f in expected.schema]
     assertDataFrameEqual(actual, expected)
-    monthly = monthly_totals(clean)
+    # assertDataFrameEqual takes NaN for equal to any number (abs(NaN - x) > tol is False): NaN by hand
+    nan_rows = [(r["customer_id"], str(r["elec_kwh"])) for r in actual.filter(F.isnan("elec_kwh")).collect()]
+    assert nan_rows == [(r["customer_id"], str(r["elec_kwh"])) for r in expected.filter(F.isnan("elec_kwh")).collect()]
+    assert nan_rows == [("C3", "nan")]
+    monthly = spark.createDataFrame(monthly_totals(clean))
     expected_monthly = monthly_consumption(expected)
-    assertDataFrameEqual(spark.createDataFrame(monthly.to_pylist(), MONTHLY_SCHEMA), expected_monthly)
+    assert [(f.name, f.dataType) for f in monthly.schema] == [(f.name, f.dataType) for f in expected_monthly.schema]
+    assert monthly.schema.simpleString() == spark.createDataFrame([], MONTHLY_SCHEMA).schema.simpleString()
+    assertDataFrameEqual(monthly, expected_monthly)
+    doubles = [f.name for f in expected_monthly.schema if f.dataType.simpleString() == "double"]
+
+    def nan_cells(df):  # type: ignore[no-untyped-def]
+        return sorted((r["customer_id"], str(r["month"]), c) for r in df.collect() for c in doubles if r[c] != r[c])
+
+    assert nan_cells(monthly) == nan_cells(expected_monthly) != []
