@@ -1,4 +1,8 @@
-"""Benchmark: where bronze's and silver's time goes on the hourly file, step by step.
+"""Benchmark: where the Spark path's time goes on the hourly file, step by step.
+
+Since ADR 0010 the pipeline reads large CSV files with Arrow inside Spark tasks; this script keeps timing
+the Spark transforms (still the reference, and the path for files under the size threshold), which is
+what the docs' step-by-step figures before that change describe.
 
     .venv/bin/python benchmarks/bench_etl_parts.py --raw <raw drop>
 
