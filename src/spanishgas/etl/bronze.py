@@ -238,29 +238,40 @@ def check_header(raw: RawFile, rows_counted: bool = True) -> None:
         raise DeliveryError(f"{raw.path.name} has a header but no rows")
 
 
-# A line terminator followed by another one: the start of a blank line (LF or CRLF files).
-_BLANK_LINE = re.compile(rb"\n(?=\r?\n)")
+# A line terminator followed by a line of nothing but spaces, tabs or a CR: the start of a blank line.
+# Spark's CSV reader skips such lines, so they are not rows (a whitespace-only line used to be counted as
+# one, and a delivery holding one failed reconciliation).
+_BLANK_LINE = re.compile(rb"\n(?=[ \t\r]*\n)")
+_MAYBE_BLANK = (b"\n\n", b"\n\r", b"\n ", b"\n\t")
+_SPACE = b" \t\r"
 
 
 def _blank_lines(joined: bytes, carried: int) -> int:
-    """Blank lines whose terminator ends after the first ``carried`` bytes (those were counted with the
+    """Blank lines whose terminator is at or after byte ``carried`` (those before were counted with the
     previous block). Overlapping runs count one each, which ``bytes.count`` would not."""
-    if b"\n\n" not in joined and b"\n\r\n" not in joined:
+    if not any(p in joined for p in _MAYBE_BLANK):
         return 0  # the usual case: no regex pass over the block
     count = 0
     for match in _BLANK_LINE.finditer(joined):
-        start = match.start()
-        end = start + (2 if joined[start + 1 : start + 2] == b"\r" else 1)
+        end = joined.index(b"\n", match.start() + 1)  # the blank line's own terminator
         count += end >= carried
     return count
 
 
+def _last_line_counts(data: bytes) -> int:
+    """1 when ``data`` ends in a line without a terminator that holds something besides whitespace."""
+    if not data or data.endswith(b"\n"):
+        return 0
+    return 1 if data[data.rfind(b"\n") + 1 :].strip(_SPACE) else 0
+
+
 def count_data_lines(lines_from_a_line_start: bytes) -> int:
-    """Non-empty lines in bytes that start at the start of a line (a blank line, LF or CRLF, is no row)."""
+    """Non-empty lines in bytes that start at the start of a line (a line of nothing but whitespace, LF or
+    CRLF, is no row)."""
     data = lines_from_a_line_start
     if not data:
         return 0
-    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    lines = data.count(b"\n") + _last_line_counts(data)
     # the previous line's terminator in front, so a blank first line is seen like any other
     return lines - _blank_lines(b"\n" + data, 1)
 
@@ -288,13 +299,14 @@ def fingerprint(raw: RawFile, chunk: int = 1 << 24, count_rows: bool = True) -> 
             digest.update(block)
             size += len(block)
             lines += block.count(b"\n")
-            # two bytes of the previous block, so a blank line split across the boundary is seen
+            # the previous block from its last line end on, so a blank line split across the boundary is seen
             joined = carry + block
             blank += _blank_lines(joined, len(carry))
-            carry = joined[-2:]
+            cut = joined.rfind(b"\n")
+            carry = joined[cut:] if cut >= 0 else joined
             last = block[-1:]
     if size and last != b"\n":
-        lines += 1
+        lines += _last_line_counts(carry)
     raw.sha256 = digest.hexdigest()
     raw.size = size
     if raw.contract.format == "csv":

@@ -144,7 +144,8 @@ def parse_lines(data: bytes, header: list[str], contract: FileContract) -> pa.Ta
     irregular: list[str] = []
 
     def keep_aside(row: Any) -> str:
-        irregular.append(row.text)
+        if row.text.strip(" \t\r"):  # a line of nothing but whitespace is no row, as for Spark's reader
+            irregular.append(row.text)
         return "skip"
 
     names = contract.column_names

@@ -134,6 +134,9 @@ def test_fingerprint_counts_data_rows_independently_of_spark(tmp_path: Path) -> 
         (b"a,b,1,2\r\n\r\n\r\nc,d,3,4", 2),  # the same with CRLF, no final newline
         (b"a,b,1,2\n\nc,d,3,4\n\n", 2),
         (b"a,b,1,2\nc,d,3,4", 2),
+        (b"a,b,1,2\n   \n\t \r\nc,d,3,4\n", 2),  # lines of nothing but whitespace: Spark skips them too
+        (b"   \na,b,1,2\nc,d,3,4\n  ", 2),  # first and last (no terminator)
+        (b"a,b,1,2\n \n \n \nc,d,3,4\n", 2),
     ],
 )
 @pytest.mark.parametrize("chunk", [1, 2, 3, 5, 1 << 24])  # blank lines split across read blocks
