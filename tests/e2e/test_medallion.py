@@ -95,6 +95,8 @@ def test_large_file_path_writes_what_the_spark_path_writes(spark, tmp_path: Path
         b"\r\n",
         b"   \n",  # nor are lines of nothing but whitespace, for either reader
         b"\t \r\n",
+        b"\x0c\n",
+        b"C0000\xf2,2024-01-05 20:00:00,0.1\n",  # not UTF-8 and a field short
         b"C99999,2024-01-05 10:00:00,0.1,0\n",  # a customer silver does not know
         lines[7],  # an exact duplicate
         lines[7],

@@ -238,18 +238,18 @@ def check_header(raw: RawFile, rows_counted: bool = True) -> None:
         raise DeliveryError(f"{raw.path.name} has a header but no rows")
 
 
-# A line terminator followed by a line of nothing but spaces, tabs or a CR: the start of a blank line.
-# Spark's CSV reader skips such lines, so they are not rows (a whitespace-only line used to be counted as
-# one, and a delivery holding one failed reconciliation).
-_BLANK_LINE = re.compile(rb"\n(?=[ \t\r]*\n)")
-_MAYBE_BLANK = (b"\n\n", b"\n\r", b"\n ", b"\n\t")
-_SPACE = b" \t\r"
+# A line of nothing but whitespace is blank. Spark's CSV reader skips a line whose Java `trim()` is empty,
+# and Java trims every character up to U+0020, so that is "whitespace" here too (a whitespace-only line
+# used to be counted as a row, and a delivery holding one failed reconciliation).
+_SPACE = bytes(c for c in range(0x21) if c != 0x0A)
+_BLANK_LINE = re.compile(rb"\n(?=[\x00-\x09\x0b-\x20]*\n)")
 
 
 def _blank_lines(joined: bytes, carried: int) -> int:
     """Blank lines whose terminator is at or after byte ``carried`` (those before were counted with the
     previous block). Overlapping runs count one each, which ``bytes.count`` would not."""
-    if not any(p in joined for p in _MAYBE_BLANK):
+    # with the whitespace taken out, a blank line leaves two line ends side by side: one cheap search
+    if b"\n\n" not in joined.translate(None, _SPACE):
         return 0  # the usual case: no regex pass over the block
     count = 0
     for match in _BLANK_LINE.finditer(joined):
@@ -263,6 +263,16 @@ def _last_line_counts(data: bytes) -> int:
     if not data or data.endswith(b"\n"):
         return 0
     return 1 if data[data.rfind(b"\n") + 1 :].strip(_SPACE) else 0
+
+
+def _carry(joined: bytes) -> bytes:
+    """What the next block needs of this one to see a blank line across the boundary, in at most 2 bytes:
+    the line in progress is either not blank (``x``), or a line end and maybe some whitespace."""
+    cut = joined.rfind(b"\n")
+    tail = joined[cut + 1 :]
+    if tail.strip(_SPACE):
+        return b"x"
+    return (b"\n" if cut >= 0 else b"") + (b" " if tail else b"")
 
 
 def count_data_lines(lines_from_a_line_start: bytes) -> int:
@@ -302,8 +312,7 @@ def fingerprint(raw: RawFile, chunk: int = 1 << 24, count_rows: bool = True) -> 
             # the previous block from its last line end on, so a blank line split across the boundary is seen
             joined = carry + block
             blank += _blank_lines(joined, len(carry))
-            cut = joined.rfind(b"\n")
-            carry = joined[cut:] if cut >= 0 else joined
+            carry = _carry(joined)
             last = block[-1:]
     if size and last != b"\n":
         lines += _last_line_counts(carry)

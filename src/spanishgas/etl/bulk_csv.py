@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from spanishgas.settings import S3Settings
 
+_WHITESPACE = "".join(chr(c) for c in range(0x21))  # what Java's trim() removes, as Spark's reader does
 BUCKETED_TABLES = frozenset({"consumption_hourly"})  # written in customer buckets for silver
 IRREGULAR = "_irregular_line"  # the original text of a row with values a join would lose
 _CAST_CHUNK = 4096  # when a column does not cast as a whole, it is retried in chunks of this many values
@@ -144,7 +145,7 @@ def parse_lines(data: bytes, header: list[str], contract: FileContract) -> pa.Ta
     irregular: list[str] = []
 
     def keep_aside(row: Any) -> str:
-        if row.text.strip(" \t\r"):  # a line of nothing but whitespace is no row, as for Spark's reader
+        if row.text.strip(_WHITESPACE):  # a line of nothing but whitespace is no row, as for Spark's reader
             irregular.append(row.text)
         return "skip"
 
@@ -155,15 +156,14 @@ def parse_lines(data: bytes, header: list[str], contract: FileContract) -> pa.Ta
         return pa.table(empty)
     # unique placeholder names for columns outside the contract, which are not read
     column_names = [h if h in names else f"__ignored_{i}" for i, h in enumerate(header)]
+    # Bytes that are not UTF-8 would fail Arrow's read (as a UTF-8 error, or as a row with the wrong number
+    # of fields it cannot hand over as text): they are replaced by U+FFFD first, as Spark's reader does.
+    # Checking costs about 0.06 s per 128 MiB block (CPython validates ASCII quickly).
     try:
-        table = _read_csv(data, column_names, present, keep_aside)
-    except pa.ArrowInvalid as exc:
-        if "UTF8" not in str(exc).upper():
-            raise
-        # a byte that is not UTF-8: replaced by U+FFFD, as Spark's reader does, and the block read again
-        irregular.clear()
+        data.decode("utf-8")
+    except UnicodeDecodeError:
         data = data.decode("utf-8", errors="replace").encode("utf-8")
-        table = _read_csv(data, column_names, present, keep_aside)
+    table = _read_csv(data, column_names, present, keep_aside)
     rows = table.num_rows
     columns: dict[str, pa.Array] = {}
     for name in names:

@@ -189,12 +189,16 @@ def conform_readings(readings: pa.Table, holidays: list[date], years: list[int])
     # hour moves forward by the gap, which is the same as reading it with the winter offset (02:30 -> 01:30)
     is_two = pc.equal(hour, 2)
     in_gap = pc.and_(pc.is_in(day, pa.array(spring, pa.date32())), is_two)
+    # the UTC conversion needs the missing hour of every year the readings hold, not only the flagged ones
+    first, last = pc.min_max(pc.year(local)).values()
+    all_years = list(range(first.as_py(), last.as_py() + 1)) if first.is_valid else []
+    in_any_gap = pc.and_(pc.is_in(day, pa.array(dst_days(all_years)[0], pa.date32())), is_two)
     zoned = pc.cast(
         pc.assume_timezone(local, timezone=LOCAL_TZ, ambiguous="earliest", nonexistent="latest"),
         pa.timestamp("us", tz="UTC"),
     )
     winter = pc.cast(pc.subtract(pc.cast(local, pa.int64()), 3_600_000_000), pa.timestamp("us", tz="UTC"))
-    utc = pc.if_else(in_gap, winter, zoned)
+    utc = pc.if_else(in_any_gap, winter, zoned)
     elec, gas = readings.column("consumption_elec_kwh"), readings.column("consumption_gas_m3")
 
     def not_negative(values: pa.Array) -> pa.Array:
@@ -351,7 +355,8 @@ def conform_bucket(task: BucketTask) -> dict[str, Any]:
         unknown = unknown.append_column(REASON, pa.array(["unknown customer"] * unknown.num_rows, pa.string()))
         _, quarantine_root = lake_filesystem(task.quarantine_uri, S3Settings(**task.s3) if task.s3 else None)
         filesystem.create_dir(quarantine_root, recursive=True)
-        pq.write_table(unknown, f"{quarantine_root}/part-b{task.bucket:03d}.zstd.parquet", filesystem=filesystem)
+        name = f"{quarantine_root}/part-b{task.bucket:03d}.zstd.parquet"
+        pq.write_table(unknown, name, filesystem=filesystem, compression="zstd", store_schema=False)
     return {
         "bucket": task.bucket,
         "rows": clean.num_rows,

@@ -137,6 +137,8 @@ def test_fingerprint_counts_data_rows_independently_of_spark(tmp_path: Path) -> 
         (b"a,b,1,2\n   \n\t \r\nc,d,3,4\n", 2),  # lines of nothing but whitespace: Spark skips them too
         (b"   \na,b,1,2\nc,d,3,4\n  ", 2),  # first and last (no terminator)
         (b"a,b,1,2\n \n \n \nc,d,3,4\n", 2),
+        (b"a,b,1,2\n\x0c\x00\nc,d,3,4\n", 2),  # anything Java's trim() removes
+        (b"a,b,1,2\n" + b"y" * 40 + b"\nc,d,3,4", 3),  # a line longer than a read block is one row
     ],
 )
 @pytest.mark.parametrize("chunk", [1, 2, 3, 5, 1 << 24])  # blank lines split across read blocks

@@ -91,11 +91,16 @@ def test_a_block_where_no_line_starts_writes_nothing_and_counts_nothing(tmp_path
 
 
 def test_a_trailing_comma_is_no_extra_value_and_a_bad_byte_no_failure() -> None:
-    data = b"C00001,2024-03-31 02:00:00,0.5,0,\nC0000\xf1,2024-03-31 03:00:00,0.5,0\n"
+    data = (
+        b"C00001,2024-03-31 02:00:00,0.5,0,\n"
+        b"C0000\xf1,2024-03-31 03:00:00,0.5,0\n"
+        b"\x0c \n"  # nothing but whitespace: no row
+        b"C0000\xf2,2024-03-31 04:00:00,0.5\n"  # not UTF-8 and a field short
+    )
     out = conform_lines(parse_lines(data, HEADER.split(","), CONSUMPTION_HOURLY), CONSUMPTION_HOURLY)
-    rows = sorted(out.to_pylist(), key=lambda r: r["customer_id"])
-    assert rows[0]["customer_id"] == "C00001" and rows[0]["_quarantine_reason"] is None
-    assert rows[1]["customer_id"] == "C0000\ufffd"  # replaced, as Spark's reader does
+    rows = sorted(out.to_pylist(), key=lambda r: str(r["timestamp"]))
+    assert [r["customer_id"] for r in rows] == ["C00001", "C0000\ufffd", "C0000\ufffd"]  # replaced, as Spark does
+    assert [r["_quarantine_reason"] for r in rows] == [None, None, "missing consumption_gas_m3"]
 
 
 def test_lines_are_parsed_as_spark_reads_them() -> None:
