@@ -488,18 +488,24 @@ def ingest_files(spark: SparkSession, tasks: list[BlockTask]) -> dict[str, tuple
     filesystem, root = lake_filesystem(first.table_uri, _s3(first.s3))
     filesystem.create_dir(root, recursive=True)
     results = spark.sparkContext.parallelize(tasks, len(tasks)).map(ingest_block).collect()
-    counted: dict[str, tuple[int, int, int, str]] = {}
+    totals: dict[str, list[int]] = {}
     spans: dict[str, list[tuple[int, int]]] = {}
     for r in results:
-        rows, quarantined, lines, _ = counted.get(r["file"], (0, 0, 0, ""))
-        counted[r["file"]] = (rows + r["rows"], quarantined + r["quarantined"], lines + r["lines"], "")
+        total = totals.setdefault(r["file"], [0, 0, 0])
+        total[0] += r["rows"]
+        total[1] += r["quarantined"]
+        total[2] += r["lines"]
         spans.setdefault(r["file"], []).append(tuple(r["span"]))
-    for task in tasks:
-        name = task.source_file
-        if name in counted and not counted[name][3]:
-            gap = uncovered(spans[name], header_length(task.block.path), os.path.getsize(task.block.path))
-            counted[name] = (*counted[name][:3], gap or "ok")
-    return {name: (*c[:3], "" if c[3] == "ok" else c[3]) for name, c in counted.items()}
+    paths = {task.source_file: task.block.path for task in tasks}
+    return {
+        name: (
+            rows,
+            quarantined,
+            lines,
+            uncovered(spans[name], header_length(paths[name]), os.path.getsize(paths[name])),
+        )
+        for name, (rows, quarantined, lines) in totals.items()
+    }
 
 
 def _s3(values: dict[str, str] | None) -> S3Settings | None:

@@ -74,6 +74,15 @@ def test_only_exact_duplicates_are_dropped() -> None:
 
 
 @pytest.mark.unit
+def test_duplicates_are_dropped_when_the_readings_span_more_than_68_years() -> None:
+    # too wide a time range to pack customer and second into one number: the two-column sort is used
+    rows = [("C1", dt.datetime(1950, 1, 1), 1.0, 0.0), ("C1", dt.datetime(2024, 1, 1), 1.0, 0.0)] * 2
+    table = pa.Table.from_pylist([dict(zip(READINGS.names, r, strict=True)) for r in rows], schema=READINGS)
+    out = drop_exact_duplicates(table).to_pylist()
+    assert [r["timestamp"].year for r in out] == [1950, 2024]
+
+
+@pytest.mark.unit
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(
