@@ -446,9 +446,6 @@ def ingest(
             buckets = etl.customer_buckets if table in bulk_csv.BUCKETED_TABLES else 0
             if buckets:
                 bucketed[table] = buckets
-            s3_values = None
-            if s3 is not None:
-                s3_values = {**s3.model_dump(), "secret_access_key": s3.secret_access_key.get_secret_value()}
             tasks = [
                 bulk_csv.BlockTask(
                     block=block,
@@ -460,7 +457,7 @@ def ingest(
                     sha256=f.sha256,
                     ingested_at=started,
                     table_uri=path,
-                    s3=s3_values,
+                    s3=bulk_csv.s3_values(s3),
                     customer_buckets=buckets,
                 )
                 for number, f in enumerate(sources)

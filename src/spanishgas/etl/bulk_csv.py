@@ -436,7 +436,6 @@ def ingest_block(task: BlockTask) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     from spanishgas.contracts import RAW_FILES
-    from spanishgas.settings import S3Settings
 
     contract = next(c for c in RAW_FILES if c.name == task.contract_name)
     first, data = read_block_lines(task.block.path, task.block.start, task.block.end)
@@ -448,7 +447,7 @@ def ingest_block(task: BlockTask) -> dict[str, Any]:
     if table.num_rows:
         from spanishgas.etl.hourly_buckets import bucket_file_name, split_by_bucket
 
-        filesystem, root = lake_filesystem(task.table_uri, S3Settings(**task.s3) if task.s3 else None)
+        filesystem, root = lake_filesystem(task.table_uri, s3_settings(task.s3))
         # file names are fixed by file, block and bucket: a retried task rewrites them, never duplicates rows
         if task.customer_buckets:
             for bucket, part in split_by_bucket(table, task.customer_buckets).items():
@@ -485,7 +484,7 @@ def ingest_files(spark: SparkSession, tasks: list[BlockTask]) -> dict[str, tuple
     if not tasks:
         return {}
     first = tasks[0]
-    filesystem, root = lake_filesystem(first.table_uri, _s3(first.s3))
+    filesystem, root = lake_filesystem(first.table_uri, s3_settings(first.s3))
     filesystem.create_dir(root, recursive=True)
     results = spark.sparkContext.parallelize(tasks, len(tasks)).map(ingest_block).collect()
     totals: dict[str, list[int]] = {}
@@ -508,7 +507,15 @@ def ingest_files(spark: SparkSession, tasks: list[BlockTask]) -> dict[str, tuple
     }
 
 
-def _s3(values: dict[str, str] | None) -> S3Settings | None:
+def s3_values(s3: S3Settings | None) -> dict[str, str] | None:
+    """S3 settings as plain values a Spark task can carry (the secret in clear: tasks need it)."""
+    if s3 is None:
+        return None
+    return {**s3.model_dump(), "secret_access_key": s3.secret_access_key.get_secret_value()}
+
+
+def s3_settings(values: dict[str, str] | None) -> S3Settings | None:
+    """The settings back from :func:`s3_values`, inside a task."""
     from spanishgas.settings import S3Settings
 
     return S3Settings(**values) if values else None

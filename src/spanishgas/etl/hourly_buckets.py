@@ -317,11 +317,10 @@ def conform_bucket(task: BucketTask) -> dict[str, Any]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from spanishgas.etl.bulk_csv import lake_filesystem, single_array
-    from spanishgas.settings import S3Settings
+    from spanishgas.etl.bulk_csv import lake_filesystem, s3_settings, single_array
 
     # bronze and silver are in the same lake, so one file system serves both
-    filesystem, root = lake_filesystem(task.silver_uri, S3Settings(**task.s3) if task.s3 else None)
+    filesystem, root = lake_filesystem(task.silver_uri, s3_settings(task.s3))
     parts = [
         pq.read_table(path, columns=[*READING_COLUMNS, "status"], filesystem=filesystem) for path in task.bronze_files
     ]
@@ -353,7 +352,7 @@ def conform_bucket(task: BucketTask) -> dict[str, Any]:
         # quarantined where they are found: however many there are, none travels to the driver
         unknown = unknown.set_column(0, "customer_id", pc.cast(unknown.column("customer_id"), pa.string()))
         unknown = unknown.append_column(REASON, pa.array(["unknown customer"] * unknown.num_rows, pa.string()))
-        _, quarantine_root = lake_filesystem(task.quarantine_uri, S3Settings(**task.s3) if task.s3 else None)
+        _, quarantine_root = lake_filesystem(task.quarantine_uri, s3_settings(task.s3))
         filesystem.create_dir(quarantine_root, recursive=True)
         name = f"{quarantine_root}/part-b{task.bucket:03d}.zstd.parquet"
         pq.write_table(unknown, name, filesystem=filesystem, compression="zstd", store_schema=False)
@@ -396,13 +395,12 @@ def build_hourly(
     import pyarrow as pa
     from pyarrow import fs as pafs
 
-    from spanishgas.etl.bulk_csv import lake_filesystem
+    from spanishgas.etl.bulk_csv import lake_filesystem, s3_values
 
     bronze_fs, bronze_root = lake_filesystem(bronze_table_uri, s3)
     names = [info.base_name for info in bronze_fs.get_file_info(pafs.FileSelector(bronze_root)) if info.is_file]
     silver_fs, silver_root = lake_filesystem(silver_table_uri, s3)
     silver_fs.create_dir(silver_root, recursive=True)
-    s3_values = {**s3.model_dump(), "secret_access_key": s3.secret_access_key.get_secret_value()} if s3 else None
     tasks = [
         BucketTask(
             bucket=bucket,
@@ -412,7 +410,7 @@ def build_hourly(
             known_customers=tuple(known_customers),
             holidays=tuple(holidays),
             years=tuple(years),
-            s3=s3_values,
+            s3=s3_values(s3),
         )
         for bucket, files in sorted(files_by_bucket(names).items())
     ]
