@@ -40,10 +40,17 @@ CHANNEL_FLAGS = {
     "web_propia": "is_channel_own_web",
     "desconocido": "is_channel_unknown",
 }
-# Intent rules, first match wins (most severe first); words as agents write them.
+# Intent rules, first match wins (most severe first); words as agents write them. An intent is what the
+# contact was about; how the customer felt ("angry", "poor and unfair", "threatened to leave") is the
+# sentiment's to read, so feelings never make a complaint or a cancellation here. A move ("transfer or
+# close the supply") is not a cancellation either: the supply often moves with the customer.
 INTENT_RULES: tuple[tuple[str, str, int], ...] = (
-    ("cancellation", r"cancel|terminat|end the supply|close the supply|switch(ing)? (provider|supplier)|leave", 3),
-    ("complaint", r"complain|complaint|no-show|dispute|unfair|poor|angry|threatened", 2),
+    (
+        "cancellation",
+        r"cancel|terminat|end the supply|close the account|account clos|switch(ing)? (provider|supplier)",
+        3,
+    ),
+    ("complaint", r"complain|no-show|dispute", 2),
     ("billing", r"bill|invoice|payment|direct debit|past due|debit", 1),
     ("pricing", r"price|tariff|cheaper|per kwh|offer", 1),
     ("renewal", r"renew", 1),
