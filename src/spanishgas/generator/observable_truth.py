@@ -17,11 +17,12 @@ computed here by Bayes and Monte Carlo:
    drivers.
 3. p_observable = 1 - mean over futures of the probability of surviving the horizon.
 
-What is taken as known rather than drawn: the utility's own prices in the horizon (price premium and
-recent rises; suppliers notify changes in advance) and the scenario's shock; both are the utility's
-decisions. The realized prices follow the realized contract (a renewal reprices, an expiry does not),
-while expiries are drawn, so a future that expires may keep a renewed price: a small inconsistency
-(a renewal month, 4 % of those) in the price terms only. A contact's tone category is used as the
+The horizon's prices are drawn too: the hazard of a horizon month reads the last billed month's peak
+price, which is billed after the as-of date from the second horizon month on, so each future draws it
+with the generator's price process (a contract that restarts is repriced at cost + the customer's
+markup + noise; otherwise a mid-contract increase with its monthly probability), following the future's
+own renewals and expiries. Taken as known rather than drawn: the province costs, each customer's markup
+and the price-shock scenario (the utility's inputs and decisions). A contact's tone category is used as the
 generator planted it; a model reads it from the note's text. Each of these makes p_observable slightly
 better informed than any model can be, that is, a harder target, never an easier one.
 """
@@ -33,6 +34,7 @@ from collections.abc import Iterator
 import numpy as np
 from scipy.special import ndtr
 
+from spanishgas.generator.config import Scenario
 from spanishgas.generator.world import (
     CONTACT_PER_DISSATISFACTION,
     CONTACT_WINDOW_KEYS,
@@ -42,10 +44,16 @@ from spanishgas.generator.world import (
     INTENTS,
     NEGATIVE_TONE,
     POSITIVE_TONE,
+    PRICE_INCREASE_MONTHLY,
+    PRICE_INCREASE_RANGE,
+    PRICE_SHOCK_FACTOR,
     PRICING_TALK_AFTER_PRICE_RISE,
+    RECENT_RISE_FACTOR,
     RENEWAL_TALK_NEAR_RENEWAL,
+    REPRICE_NOISE_SD,
     TONE_PER_DISSATISFACTION,
     TONE_PER_PRICE_RISE,
+    TYPICAL_PERIOD_PRICE_FACTOR,
     World,
     add_years,
     anniversaries_until,
@@ -54,8 +62,10 @@ from spanishgas.generator.world import (
     dynamic_logit,
     month_key,
     near_renewal,
+    premium_scale,
     price_shock_logit,
     rng_for,
+    shocked_provinces,
     static_logit,
 )
 
@@ -177,6 +187,7 @@ def _forward(
     latent = _sample_grid(rng, loglik_latent[idx] + LOG_PRIOR, replicates)
     act = pop.activation[idx]
 
+    prices = _HorizonPrices(world, idx, m, shape)
     expired = np.broadcast_to(world.is_expired[idx, m][:, None], shape).copy()
     expired_on = np.broadcast_to(world.renewal_date[idx, m][:, None], shape).copy()  # used where expired
     simulated: list[tuple[int, dict[tuple[int, str], np.ndarray]]] = []  # (month, contacts by tone, intent)
@@ -187,7 +198,18 @@ def _forward(
         if covered == 0:
             break
         sk = starts[k]
-        next_renewal = add_years(act, anniversaries_until(act, sk) + 1)
+        renewals = anniversaries_until(act, sk)
+        next_renewal = add_years(act, renewals + 1)
+        # the month's price, billed after the as-of date: repriced when the contract in force started
+        # (renewed, or the supply activated) since the previous month's first day, as ``simulate`` does
+        previous_start = sk - np.timedelta64(int(days[k - 1]) if k else 31, "D")
+        if k == m:
+            contract_start = world.contract_start[idx, k][:, None]
+            repriced = (k == 0) | (contract_start >= previous_start)
+        else:
+            contract_start = np.where(renewals > 0, add_years(act, np.maximum(renewals, 1)), act)[:, None]
+            repriced = ~expired & (contract_start >= previous_start)
+        prices.draw(rng, k, repriced)
         mtr = np.where(
             expired,
             (expired_on - sk).astype(int) / DAYS_PER_MONTH,
@@ -197,12 +219,13 @@ def _forward(
         seen = {key: v[idx] for key, v in contact_window_counts(world.contacts, len(pop), window_start, s).items()}
         future = _simulated_window(rng, simulated, starts, days, window_start, shape)
         window = {key: seen[key][:, None] + future[key] for key in CONTACT_WINDOW_KEYS}
+        premium_z, rise = prices.drivers(k)
         drivers = {
             "months_to_renewal": mtr,
             "is_expired": expired,
             "tenure_months": world.drivers["tenure_months"][idx, k][:, None],
-            "premium_z": world.drivers["premium_z"][idx, k][:, None],
-            "recent_price_increase": world.drivers["recent_price_increase"][idx, k][:, None],
+            "premium_z": premium_z,
+            "recent_price_increase": rise,
             "complaints_window": window["complaints"],
             "cancellation_intent_window": window["cancel"] > 0,
             "negative_contacts_window": window["negative"] > 0,
@@ -214,7 +237,7 @@ def _forward(
         if k + 1 >= world.n_months or covered < days[k]:
             break
         # the month's contacts: independent Poisson cells by tone and intent (thinning of the month's count)
-        rise = world.drivers["recent_price_increase"][idx, k][:, None].astype(float)
+        rise = rise.astype(float)
         rate = contact_rate(dissatisfaction, mtr, rise)
         tone = sentiment_probabilities(dissatisfaction, rise)
         talk = 1 + RENEWAL_TALK_NEAR_RENEWAL * near_renewal(mtr) + PRICING_TALK_AFTER_PRICE_RISE * rise
@@ -233,6 +256,51 @@ def _forward(
         expired_on = np.where(expire, next_renewal[:, None], expired_on)
         expired |= expire
     return 1 - survive.mean(axis=1)
+
+
+class _HorizonPrices:
+    """Peak prices of one future per column: billed months before the as-of month as they were, the
+    as-of month and later drawn with the generator's price process (``simulate``'s price loop)."""
+
+    def __init__(self, world: World, idx: np.ndarray, m: int, shape: tuple[int, int]) -> None:
+        pop = world.population
+        prov = np.searchsorted(world.province_codes, pop.province_code)
+        cost = world.elec_cost[prov] + world.peaje[prov]  # customers x months
+        mean, sd = premium_scale(pop.segment, world.tier1_price[:, 0] - cost[:, 0])
+        self.world, self.idx, self.m, self.shape = world, idx, m, shape
+        self.cost, self.mean, self.sd = cost[idx], mean[idx, None], sd[idx, None]
+        self.markup = pop.elec_markup[idx, None]
+        self.shocked = np.isin(pop.province_code[idx], shocked_provinces())[:, None]
+        self.drawn: dict[int, np.ndarray] = {}
+
+    def peak(self, j: int) -> np.ndarray:
+        """Month ``j``'s peak price: known before the as-of month, drawn from it on."""
+        j = max(j, 0)
+        return self.world.tier1_price[self.idx, j][:, None] if j < self.m else self.drawn[j]
+
+    def drivers(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Premium (standardized) and recent-rise flag at month ``k``'s start, from the last billed month."""
+        if k == self.m:  # billed before the as-of date: observed
+            d = self.world.drivers
+            return d["premium_z"][self.idx, k][:, None], d["recent_price_increase"][self.idx, k][:, None]
+        last = self.peak(k - 1)
+        premium_z = (last - self.cost[:, k - 1 : k] - self.mean) / self.sd
+        return premium_z, last >= RECENT_RISE_FACTOR * self.peak(k - 4)
+
+    def draw(self, rng: np.random.Generator, j: int, repriced: np.ndarray) -> None:
+        """Draw month ``j``'s peak price for every future (``repriced``: the contract restarted)."""
+        cfg = self.world.cfg
+        noise = rng.normal(0, REPRICE_NOISE_SD, self.shape)
+        target = (self.cost[:, j : j + 1] + self.markup + noise) / TYPICAL_PERIOD_PRICE_FACTOR
+        increase = rng.random(self.shape) < PRICE_INCREASE_MONTHLY
+        bump = 1 + rng.uniform(*PRICE_INCREASE_RANGE, self.shape)
+        prev = self.peak(j - 1) if j else target
+        price = np.where(repriced, target, np.where(increase, prev * bump, prev))
+        s = self.world.month_starts[j]
+        shock_month = cfg.scenario_start and np.datetime64(cfg.scenario_start, "M").astype("datetime64[D]")
+        if cfg.scenario is Scenario.PRICE_SHOCK and s == shock_month:
+            price = np.where(self.shocked, price * PRICE_SHOCK_FACTOR, price)
+        self.drawn[j] = np.round(np.maximum(price, 0.01), 5)
 
 
 def _simulated_window(

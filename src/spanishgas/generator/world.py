@@ -61,6 +61,14 @@ GAS_ONLY_SHARE = 30 / 20_099
 EXPIRE_AT_RENEWAL = 0.04
 PRODUCT_CHANGE_AT_RENEWAL = 0.47
 PRICE_INCREASE_MONTHLY = 0.035
+# a mid-contract increase raises the peak price by a uniform share in this range
+PRICE_INCREASE_RANGE = (0.03, 0.10)
+# spread of the markup a repriced contract gets around the customer's own (EUR/kWh)
+REPRICE_NOISE_SD = 0.004
+# a "recent price increase": the last billed peak price at least this factor of the one three months before
+RECENT_RISE_FACTOR = 1.03
+# the price-shock scenario raises peak electricity prices in the shocked provinces by this factor
+PRICE_SHOCK_FACTOR = 1.20
 TYPICAL_PERIOD_PRICE_FACTOR = 0.79
 CONTACT_BASE_RATE = 0.026
 CONTACT_PER_DISSATISFACTION = 0.6  # log contact rate per unit of latent dissatisfaction
@@ -358,6 +366,18 @@ def _province_costs(cfg: GeneratorConfig, month_starts: np.ndarray) -> tuple[np.
     return np.round(elec, 5), np.round(gas, 4), np.round(peaje, 5)
 
 
+def premium_scale(segment: np.ndarray, first_premium: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer, the mean and standard deviation of the first month's price premium over the
+    customer's segment: the premium driver is standardized within segment against these."""
+    mean, sd = np.zeros(len(segment)), np.ones(len(segment))
+    for seg in (RESIDENTIAL, SME, CORPORATE):
+        rows = segment == seg
+        if rows.any():
+            ref = first_premium[rows]
+            mean[rows], sd[rows] = ref.mean(), max(ref.std(), 1e-6)
+    return mean, sd
+
+
 def shocked_provinces() -> tuple[int, ...]:
     """Provinces hit by the price-shock scenario (the Mediterranean arc)."""
     return (3, 12, 30, 46, 8, 43)
@@ -420,11 +440,11 @@ def simulate(cfg: GeneratorConfig) -> World:
         # prices: repriced at each (re)start of contract, occasional mid-contract increases
         cost_now = elec_cost[prov_idx, m] + peaje[prov_idx, m]
         # the peak price is set so that a typical period mix (about 0.79 of peak) earns cost + toll + markup
-        target = (cost_now + pop.elec_markup + prng.normal(0, 0.004, n)) / TYPICAL_PERIOD_PRICE_FACTOR
+        target = (cost_now + pop.elec_markup + prng.normal(0, REPRICE_NOISE_SD, n)) / TYPICAL_PERIOD_PRICE_FACTOR
         gas_target = gas_cost[prov_idx, m] + pop.gas_markup
         repriced = (m == 0) | (contract_start[:, m] >= s - np.timedelta64(int(month_days[m - 1]) if m else 31, "D"))
         increase = prng.random(n) < PRICE_INCREASE_MONTHLY
-        bump = 1 + prng.uniform(0.03, 0.10, n)
+        bump = 1 + prng.uniform(*PRICE_INCREASE_RANGE, n)
         prev = tier1[:, m - 1] if m else target
         prev_gas = gas_price[:, m - 1] if m else gas_target
         tier1[:, m] = np.where(repriced, target, np.where(increase, prev * bump, prev))
@@ -435,7 +455,7 @@ def simulate(cfg: GeneratorConfig) -> World:
             and s == scenario_start.astype("datetime64[M]").astype("datetime64[D]")
         ):
             shocked = np.isin(pop.province_code, shocked_provinces())
-            tier1[:, m] = np.where(shocked, tier1[:, m] * 1.20, tier1[:, m])
+            tier1[:, m] = np.where(shocked, tier1[:, m] * PRICE_SHOCK_FACTOR, tier1[:, m])
             gas_price[:, m] = np.where(shocked, gas_price[:, m] * 1.15, gas_price[:, m])
     tier1 = np.round(np.maximum(tier1, 0.01), 5)
     gas_price = np.round(gas_price, 4)
@@ -457,14 +477,10 @@ def simulate(cfg: GeneratorConfig) -> World:
         [peaje[prov_idx, :1], peaje[prov_idx, :-1]], axis=1
     )
     premium = prev_tier1 - prev_cost
-    premium_z = np.zeros_like(premium)
-    for seg in (RESIDENTIAL, SME, CORPORATE):
-        rows = pop.segment == seg
-        if rows.any():
-            ref = premium[rows, 0]
-            premium_z[rows] = (premium[rows] - ref.mean()) / max(ref.std(), 1e-6)
+    premium_mean, premium_sd = premium_scale(pop.segment, premium[:, 0])
+    premium_z = (premium - premium_mean[:, None]) / premium_sd[:, None]
     lag3 = np.concatenate([np.repeat(tier1[:, :1], 4, axis=1), tier1[:, :-4]], axis=1)[:, :m_total]
-    recent_increase = prev_tier1 >= 1.03 * lag3
+    recent_increase = prev_tier1 >= RECENT_RISE_FACTOR * lag3
 
     # ---- contacts: emitted by latent dissatisfaction, renewal proximity and price rises
     contacts = _simulate_contacts(cfg, pop, month_starts, month_days, months_to_renewal, recent_increase)

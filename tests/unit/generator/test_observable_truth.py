@@ -1,6 +1,7 @@
 """The best-possible probability (``p_observable``) is the oracle's expectation given what was observable.
 
-Three checks: with nothing hidden (no latent effect, no contacts, no expiries) it equals the oracle
+Three checks: with nothing hidden (no latent effect, no contacts, no expiries, prices that follow from
+the contract alone) it equals the oracle
 exactly; over a horizon inside the as-of month it equals the oracle (latent effect off) because every
 driver is already observed; with everything on, within each decile of ``p_observable`` the oracle's mean
 matches it (the defining property of a conditional expectation) and it ranks below the oracle.
@@ -45,11 +46,27 @@ def test_equals_the_oracle_when_nothing_is_hidden(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(w, "CONTACT_BASE_RATE", 0.0)
     monkeypatch.setattr(w, "EXPIRE_AT_RENEWAL", 0.0)
     monkeypatch.setattr(ot, "EXPIRE_AT_RENEWAL", 0.0)
+    for module in (w, ot):  # prices that follow from the contract alone
+        monkeypatch.setattr(module, "PRICE_INCREASE_MONTHLY", 0.0)
+        monkeypatch.setattr(module, "REPRICE_NOISE_SD", 0.0)
     world = w.simulate(_config(latent_sd=0.0))
     assert len(world.contacts["customer"]) == 0
     oracle, best = _both(world, 90)
     assert len(oracle) > 10_000
     np.testing.assert_allclose(best, oracle, rtol=1e-9, atol=1e-12)
+
+
+def test_does_not_know_the_prices_billed_after_the_as_of_date(monkeypatch: pytest.MonkeyPatch) -> None:
+    # as above, except that mid-contract increases and repricing noise are left on: only the horizon's
+    # prices are unknown, and the best possible is their expectation, not the realized path
+    monkeypatch.setattr(w, "CONTACT_BASE_RATE", 0.0)
+    monkeypatch.setattr(w, "EXPIRE_AT_RENEWAL", 0.0)
+    monkeypatch.setattr(ot, "EXPIRE_AT_RENEWAL", 0.0)
+    world = w.simulate(_config(latent_sd=0.0, customers=3_000))
+    oracle, best = _both(world, 90)
+    differs = ~np.isclose(best, oracle, rtol=1e-6, atol=1e-9)
+    assert differs.mean() > 0.5  # every future may see an increase, so nearly every row moves a little
+    _assert_calibrated_against_the_oracle(oracle, best, hidden=False)
 
 
 def test_a_horizon_inside_the_month_needs_nothing_unobserved() -> None:
@@ -76,15 +93,15 @@ def test_contacts_simulated_in_the_horizon_leave_a_short_window() -> None:
     _assert_calibrated_against_the_oracle(*_both(world, 90))
 
 
-def _assert_calibrated_against_the_oracle(oracle: np.ndarray, best: np.ndarray) -> None:
+def _assert_calibrated_against_the_oracle(oracle: np.ndarray, best: np.ndarray, hidden: bool = True) -> None:
     frame = pd.DataFrame({"oracle": oracle, "best": best})
     frame["decile"] = pd.qcut(frame["best"], 10, labels=False)
     by_decile = frame.groupby("decile").mean()
     # a wrong contact, expiry or posterior model shows up as a decile whose oracle mean drifts away
     np.testing.assert_allclose(by_decile["best"], by_decile["oracle"], rtol=0.08, atol=0.0005)
     assert frame["best"].mean() == pytest.approx(frame["oracle"].mean(), rel=0.03)
-    # the hidden part is real: the best possible is much less spread than the oracle
-    assert frame["best"].std() < 0.95 * frame["oracle"].std()
+    if hidden:  # the hidden part is real: the best possible is much less spread than the oracle
+        assert frame["best"].std() < 0.95 * frame["oracle"].std()
 
 
 def test_ranks_below_the_oracle(full_world: w.World) -> None:
