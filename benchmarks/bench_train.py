@@ -2,7 +2,7 @@
 
     SPANISHGAS_DATA_ROOT=data/full .venv/bin/python benchmarks/bench_train.py --trials 50
 
-Needs a full-scale lake (``spanishgas generate --customers 20099 --start 2023-07-01 --end 2024-12-31``,
+Needs a full-scale lake (``spanishgas generate --customers 20099``, the default 2023-01..2024-12,
 then bronze, silver, gold) loaded into the feature store (``spanishgas features load`` and ``apply``).
 Uses a fresh Optuna study (``--study``), so the tuning really runs; logs and registers to the profile's
 MLflow like ``spanishgas train``. Prints one JSON line.
