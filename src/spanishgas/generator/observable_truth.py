@@ -201,15 +201,17 @@ def _forward(
         renewals = anniversaries_until(act, sk)
         next_renewal = add_years(act, renewals + 1)
         # the month's price, billed after the as-of date: repriced when the contract in force started
-        # (renewed, or the supply activated) since the previous month's first day, as ``simulate`` does
-        previous_start = sk - np.timedelta64(int(days[k - 1]) if k else 31, "D")
-        if k == m:
-            contract_start = world.contract_start[idx, k][:, None]
-            repriced = (k == 0) | (contract_start >= previous_start)
-        else:
-            contract_start = np.where(renewals > 0, add_years(act, np.maximum(renewals, 1)), act)[:, None]
-            repriced = ~expired & (contract_start >= previous_start)
-        prices.draw(rng, k, repriced)
+        # (renewed, or the supply activated) since the previous month's first day, as ``simulate`` does.
+        # Month 0's price is known: the world's drivers of its first month already read it.
+        if k > 0:
+            previous_start = sk - np.timedelta64(int(days[k - 1]), "D")
+            if k == m:
+                contract_start = world.contract_start[idx, k][:, None]
+                repriced = contract_start >= previous_start
+            else:
+                contract_start = np.where(renewals > 0, add_years(act, np.maximum(renewals, 1)), act)[:, None]
+                repriced = ~expired & (contract_start >= previous_start)
+            prices.draw(rng, k, repriced)
         mtr = np.where(
             expired,
             (expired_on - sk).astype(int) / DAYS_PER_MONTH,
@@ -260,7 +262,8 @@ def _forward(
 
 class _HorizonPrices:
     """Peak prices of one future per column: billed months before the as-of month as they were, the
-    as-of month and later drawn with the generator's price process (``simulate``'s price loop)."""
+    as-of month and later drawn with the generator's price process (``simulate``'s price loop), up to
+    rounding (the world rounds its prices once at the end, a draw rounds each month)."""
 
     def __init__(self, world: World, idx: np.ndarray, m: int, shape: tuple[int, int]) -> None:
         pop = world.population
@@ -276,7 +279,7 @@ class _HorizonPrices:
     def peak(self, j: int) -> np.ndarray:
         """Month ``j``'s peak price: known before the as-of month, drawn from it on."""
         j = max(j, 0)
-        return self.world.tier1_price[self.idx, j][:, None] if j < self.m else self.drawn[j]
+        return self.world.tier1_price[self.idx, j][:, None] if j < max(self.m, 1) else self.drawn[j]
 
     def drivers(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Premium (standardized) and recent-rise flag at month ``k``'s start, from the last billed month."""
@@ -288,14 +291,13 @@ class _HorizonPrices:
         return premium_z, last >= RECENT_RISE_FACTOR * self.peak(k - 4)
 
     def draw(self, rng: np.random.Generator, j: int, repriced: np.ndarray) -> None:
-        """Draw month ``j``'s peak price for every future (``repriced``: the contract restarted)."""
+        """Draw month ``j`` (> 0)'s peak price for every future (``repriced``: the contract restarted)."""
         cfg = self.world.cfg
         noise = rng.normal(0, REPRICE_NOISE_SD, self.shape)
         target = (self.cost[:, j : j + 1] + self.markup + noise) / TYPICAL_PERIOD_PRICE_FACTOR
         increase = rng.random(self.shape) < PRICE_INCREASE_MONTHLY
         bump = 1 + rng.uniform(*PRICE_INCREASE_RANGE, self.shape)
-        prev = self.peak(j - 1) if j else target
-        price = np.where(repriced, target, np.where(increase, prev * bump, prev))
+        price = np.where(repriced, target, np.where(increase, self.peak(j - 1) * bump, self.peak(j - 1)))
         s = self.world.month_starts[j]
         shock_month = cfg.scenario_start and np.datetime64(cfg.scenario_start, "M").astype("datetime64[D]")
         if cfg.scenario is Scenario.PRICE_SHOCK and s == shock_month:

@@ -248,7 +248,8 @@ def test_intents_read_the_topic_not_the_feeling(spark) -> None:  # type: ignore[
         ("The customer explained they are moving and asked how to transfer or close the supply. They sounded upset.",),
         ("The customer asked about the latest invoice. They said the service has been poor and unfair.",),
         ("Cust asked about early termination fee. Info provided.",),
-        ("Wants to close the account, switching supplier.",),
+        ("Wants to close the account.",),
+        ("Switching supplier next month.",),
     ]
     out = spark.createDataFrame(texts, "t string").select(classify_intent(F.col("t")).alias("intent"))
     assert [r["intent"] for r in out.collect()] == [
@@ -256,6 +257,7 @@ def test_intents_read_the_topic_not_the_feeling(spark) -> None:  # type: ignore[
         "renewal",
         "other",
         "billing",
+        "cancellation",
         "cancellation",
         "cancellation",
     ]
@@ -271,7 +273,8 @@ def test_generated_notes_get_the_cancellation_and_complaint_intents_exactly_when
     for topic, short in text.SHORT_TOPIC.items():
         for tone in text.SHORT_TONE:
             notes += [(topic, f"{s} {t}") for s in short for t in text.SHORT_TONE[tone]]
-            notes += [(topic, f"{text.LONG_TOPIC[topic]}. {t}") for t in text.LONG_TONE[tone]]
+            long = [f"{text.LONG_TOPIC[topic]}. {t}{e}" for t in text.LONG_TONE[tone] for e in text.LONG_EXTRA]
+            notes += [(topic, note) for note in long]
     frame = spark.createDataFrame(notes, "topic string, t string").select(
         "topic", "t", classify_intent(F.col("t")).alias("intent")
     )

@@ -42,18 +42,31 @@ def _both(world: w.World, horizon_days: int) -> tuple[np.ndarray, np.ndarray]:
     return oracle["p_true"], best["p_observable"]
 
 
-def test_equals_the_oracle_when_nothing_is_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("expire", "increase", "rtol"),
+    [
+        (0.0, 0.0, 1e-9),
+        (1.0, 0.0, 1e-9),  # every renewal expires: expired contracts are not repriced
+        # every month a 5 % increase: the world rounds its prices once, a draw every month, which moves
+        # the premium by up to 1e-5 EUR/kWh (a missed or extra increase moves it by 7e-3)
+        (0.0, 1.0, 1e-3),
+    ],
+)
+def test_equals_the_oracle_when_nothing_is_hidden(
+    monkeypatch: pytest.MonkeyPatch, expire: float, increase: float, rtol: float
+) -> None:
     monkeypatch.setattr(w, "CONTACT_BASE_RATE", 0.0)
-    monkeypatch.setattr(w, "EXPIRE_AT_RENEWAL", 0.0)
-    monkeypatch.setattr(ot, "EXPIRE_AT_RENEWAL", 0.0)
-    for module in (w, ot):  # prices that follow from the contract alone
-        monkeypatch.setattr(module, "PRICE_INCREASE_MONTHLY", 0.0)
+    for module in (w, ot):  # expiries and prices that follow from the contract alone
+        monkeypatch.setattr(module, "EXPIRE_AT_RENEWAL", expire)
+        monkeypatch.setattr(module, "PRICE_INCREASE_MONTHLY", increase)
+        monkeypatch.setattr(module, "PRICE_INCREASE_RANGE", (0.05, 0.05))
         monkeypatch.setattr(module, "REPRICE_NOISE_SD", 0.0)
     world = w.simulate(_config(latent_sd=0.0))
     assert len(world.contacts["customer"]) == 0
+    assert world.is_expired.any() == (expire > 0)
     oracle, best = _both(world, 90)
     assert len(oracle) > 10_000
-    np.testing.assert_allclose(best, oracle, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(best, oracle, rtol=rtol, atol=1e-12)
 
 
 def test_does_not_know_the_prices_billed_after_the_as_of_date(monkeypatch: pytest.MonkeyPatch) -> None:
