@@ -61,6 +61,7 @@ services-status:
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_generate.py
+	$(BIN)/python benchmarks/bench_observable_truth.py
 	$(BIN)/python benchmarks/bench_etl.py
 
 clean:

@@ -30,6 +30,7 @@ better informed than any model can be, that is, a harder target, never an easier
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import ndtr
@@ -44,16 +45,11 @@ from spanishgas.generator.world import (
     INTENTS,
     NEGATIVE_TONE,
     POSITIVE_TONE,
-    PRICE_INCREASE_MONTHLY,
-    PRICE_INCREASE_RANGE,
     PRICE_SHOCK_FACTOR,
     PRICING_TALK_AFTER_PRICE_RISE,
-    RECENT_RISE_FACTOR,
     RENEWAL_TALK_NEAR_RENEWAL,
-    REPRICE_NOISE_SD,
     TONE_PER_DISSATISFACTION,
     TONE_PER_PRICE_RISE,
-    TYPICAL_PERIOD_PRICE_FACTOR,
     World,
     add_years,
     anniversaries_until,
@@ -62,7 +58,9 @@ from spanishgas.generator.world import (
     dynamic_logit,
     month_key,
     near_renewal,
+    peak_price_step,
     premium_scale,
+    price_drivers,
     price_shock_logit,
     rng_for,
     shocked_provinces,
@@ -154,6 +152,7 @@ def observable_probabilities(
     """p_observable for the same rows, in the same order, as ``truth_probabilities``."""
     cfg, pop = world.cfg, world.population
     z_known = static_logit(cfg, pop)[:, None] + price_shock_logit(cfg, pop.province_code, world.month_starts)
+    basis = _PriceBasis.of(world)
     rows_c, rows_m, probs = [], [], []
     for m, loglik_dissatisfaction, loglik_latent in history_log_likelihoods(world):
         s = world.month_starts[m]
@@ -161,21 +160,24 @@ def observable_probabilities(
         idx = np.flatnonzero(active)
         rows_c.append(idx)
         rows_m.append(np.full(len(idx), m))
-        probs.append(_forward(world, idx, m, horizon_days, replicates, loglik_dissatisfaction, loglik_latent, z_known))
+        history = (loglik_dissatisfaction, loglik_latent)
+        probs.append(_forward(world, basis, idx, m, horizon_days, replicates, history, z_known))
     return {"customer": np.concatenate(rows_c), "month": np.concatenate(rows_m), "p_observable": np.concatenate(probs)}
 
 
 def _forward(
     world: World,
+    basis: _PriceBasis,
     idx: np.ndarray,
     m: int,
     horizon_days: int,
     replicates: int,
-    loglik_dissatisfaction: np.ndarray,
-    loglik_latent: np.ndarray,
+    history: tuple[np.ndarray, np.ndarray],
     z_known: np.ndarray,
 ) -> np.ndarray:
-    """Mean probability of churning within the horizon over ``replicates`` futures of customers ``idx``."""
+    """Mean probability of churning within the horizon over ``replicates`` futures of customers ``idx``
+    (``history``: the log-likelihoods of latent dissatisfaction and latent churn effect on the grid)."""
+    loglik_dissatisfaction, loglik_latent = history
     cfg, pop, h = world.cfg, world.population, world.cfg.hazard
     starts, days = world.month_starts, world.month_days()
     s = starts[m]
@@ -187,7 +189,7 @@ def _forward(
     latent = _sample_grid(rng, loglik_latent[idx] + LOG_PRIOR, replicates)
     act = pop.activation[idx]
 
-    prices = _HorizonPrices(world, idx, m, shape)
+    prices = _HorizonPrices(world, basis, idx, m, shape)
     expired = np.broadcast_to(world.is_expired[idx, m][:, None], shape).copy()
     expired_on = np.broadcast_to(world.renewal_date[idx, m][:, None], shape).copy()  # used where expired
     simulated: list[tuple[int, dict[tuple[int, str], np.ndarray]]] = []  # (month, contacts by tone, intent)
@@ -260,24 +262,39 @@ def _forward(
     return 1 - survive.mean(axis=1)
 
 
-class _HorizonPrices:
-    """Peak prices of one future per column: billed months before the as-of month as they were, the
-    as-of month and later drawn with the generator's price process (``simulate``'s price loop), up to
-    rounding (the world rounds its prices once at the end, a draw rounds each month)."""
+@dataclass(frozen=True)
+class _PriceBasis:
+    """What the price process needs besides the prices, per customer (computed once per world)."""
 
-    def __init__(self, world: World, idx: np.ndarray, m: int, shape: tuple[int, int]) -> None:
+    cost: np.ndarray  # customers x months: province energy cost + toll
+    premium_mean: np.ndarray  # customers: the premium's standardization within segment
+    premium_sd: np.ndarray
+    shocked: np.ndarray  # customers: in a province the price-shock scenario hits
+
+    @classmethod
+    def of(cls, world: World) -> _PriceBasis:
         pop = world.population
         prov = np.searchsorted(world.province_codes, pop.province_code)
-        cost = world.elec_cost[prov] + world.peaje[prov]  # customers x months
+        cost = world.elec_cost[prov] + world.peaje[prov]
         mean, sd = premium_scale(pop.segment, world.tier1_price[:, 0] - cost[:, 0])
+        return cls(cost, mean, sd, np.isin(pop.province_code, shocked_provinces()))
+
+
+class _HorizonPrices:
+    """Peak prices of one future per column: billed months before the as-of month as they were, the
+    as-of month and later drawn with the generator's price process (``peak_price_step``), up to
+    rounding (the world rounds its prices once at the end, a draw rounds each month)."""
+
+    def __init__(self, world: World, basis: _PriceBasis, idx: np.ndarray, m: int, shape: tuple[int, int]) -> None:
         self.world, self.idx, self.m, self.shape = world, idx, m, shape
-        self.cost, self.mean, self.sd = cost[idx], mean[idx, None], sd[idx, None]
-        self.markup = pop.elec_markup[idx, None]
-        self.shocked = np.isin(pop.province_code[idx], shocked_provinces())[:, None]
+        self.cost = basis.cost[idx]
+        self.mean, self.sd = basis.premium_mean[idx, None], basis.premium_sd[idx, None]
+        self.markup = world.population.elec_markup[idx, None]
+        self.shocked = basis.shocked[idx, None]
         self.drawn: dict[int, np.ndarray] = {}
 
     def peak(self, j: int) -> np.ndarray:
-        """Month ``j``'s peak price: known before the as-of month, drawn from it on."""
+        """Month ``j``'s peak price: known before the as-of month (and in the first month), drawn after."""
         j = max(j, 0)
         return self.world.tier1_price[self.idx, j][:, None] if j < max(self.m, 1) else self.drawn[j]
 
@@ -286,21 +303,14 @@ class _HorizonPrices:
         if k == self.m:  # billed before the as-of date: observed
             d = self.world.drivers
             return d["premium_z"][self.idx, k][:, None], d["recent_price_increase"][self.idx, k][:, None]
-        last = self.peak(k - 1)
-        premium_z = (last - self.cost[:, k - 1 : k] - self.mean) / self.sd
-        return premium_z, last >= RECENT_RISE_FACTOR * self.peak(k - 4)
+        return price_drivers(self.peak(k - 1), self.cost[:, k - 1 : k], self.peak(k - 4), self.mean, self.sd)
 
     def draw(self, rng: np.random.Generator, j: int, repriced: np.ndarray) -> None:
         """Draw month ``j`` (> 0)'s peak price for every future (``repriced``: the contract restarted)."""
         cfg = self.world.cfg
-        noise = rng.normal(0, REPRICE_NOISE_SD, self.shape)
-        target = (self.cost[:, j : j + 1] + self.markup + noise) / TYPICAL_PERIOD_PRICE_FACTOR
-        increase = rng.random(self.shape) < PRICE_INCREASE_MONTHLY
-        bump = 1 + rng.uniform(*PRICE_INCREASE_RANGE, self.shape)
-        price = np.where(repriced, target, np.where(increase, self.peak(j - 1) * bump, self.peak(j - 1)))
-        s = self.world.month_starts[j]
+        price = peak_price_step(rng, self.peak(j - 1), repriced, self.cost[:, j : j + 1], self.markup, self.shape)
         shock_month = cfg.scenario_start and np.datetime64(cfg.scenario_start, "M").astype("datetime64[D]")
-        if cfg.scenario is Scenario.PRICE_SHOCK and s == shock_month:
+        if cfg.scenario is Scenario.PRICE_SHOCK and self.world.month_starts[j] == shock_month:
             price = np.where(self.shocked, price * PRICE_SHOCK_FACTOR, price)
         self.drawn[j] = np.round(np.maximum(price, 0.01), 5)
 

@@ -378,6 +378,35 @@ def premium_scale(segment: np.ndarray, first_premium: np.ndarray) -> tuple[np.nd
     return mean, sd
 
 
+def peak_price_step(
+    rng: np.random.Generator,
+    previous: np.ndarray | None,
+    repriced: np.ndarray,
+    cost: np.ndarray,
+    markup: np.ndarray,
+    size: int | tuple[int, ...],
+) -> np.ndarray:
+    """One month of the peak electricity price process (unrounded): a contract that restarted is
+    repriced so that a typical period mix (about 0.79 of peak) earns cost + toll + the customer's markup
+    (with noise); otherwise a mid-contract increase with its monthly probability. ``size`` draws; the
+    other arrays broadcast to it."""
+    target = (cost + markup + rng.normal(0, REPRICE_NOISE_SD, size)) / TYPICAL_PERIOD_PRICE_FACTOR
+    increase = rng.random(size) < PRICE_INCREASE_MONTHLY
+    bump = 1 + rng.uniform(*PRICE_INCREASE_RANGE, size)
+    if previous is None:  # the first month: every contract is priced afresh
+        return target
+    return np.where(repriced, target, np.where(increase, previous * bump, previous))
+
+
+def price_drivers(
+    last: np.ndarray, last_cost: np.ndarray, three_before: np.ndarray, mean: np.ndarray, sd: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Price drivers at a month start from the last billed peak price: its premium over cost + toll
+    standardized within segment (``premium_scale``), and whether it rose by ``RECENT_RISE_FACTOR`` or
+    more over the price three months before it."""
+    return (last - last_cost - mean) / sd, last >= RECENT_RISE_FACTOR * three_before
+
+
 def shocked_provinces() -> tuple[int, ...]:
     """Provinces hit by the price-shock scenario (the Mediterranean arc)."""
     return (3, 12, 30, 46, 8, 43)
@@ -439,15 +468,10 @@ def simulate(cfg: GeneratorConfig) -> World:
 
         # prices: repriced at each (re)start of contract, occasional mid-contract increases
         cost_now = elec_cost[prov_idx, m] + peaje[prov_idx, m]
-        # the peak price is set so that a typical period mix (about 0.79 of peak) earns cost + toll + markup
-        target = (cost_now + pop.elec_markup + prng.normal(0, REPRICE_NOISE_SD, n)) / TYPICAL_PERIOD_PRICE_FACTOR
         gas_target = gas_cost[prov_idx, m] + pop.gas_markup
         repriced = (m == 0) | (contract_start[:, m] >= s - np.timedelta64(int(month_days[m - 1]) if m else 31, "D"))
-        increase = prng.random(n) < PRICE_INCREASE_MONTHLY
-        bump = 1 + prng.uniform(*PRICE_INCREASE_RANGE, n)
-        prev = tier1[:, m - 1] if m else target
+        tier1[:, m] = peak_price_step(prng, tier1[:, m - 1] if m else None, repriced, cost_now, pop.elec_markup, n)
         prev_gas = gas_price[:, m - 1] if m else gas_target
-        tier1[:, m] = np.where(repriced, target, np.where(increase, prev * bump, prev))
         gas_price[:, m] = np.where(repriced, gas_target, prev_gas)
         if (
             cfg.scenario is Scenario.PRICE_SHOCK
@@ -476,11 +500,9 @@ def simulate(cfg: GeneratorConfig) -> World:
     prev_cost = np.concatenate([elec_cost[prov_idx, :1], elec_cost[prov_idx, :-1]], axis=1) + np.concatenate(
         [peaje[prov_idx, :1], peaje[prov_idx, :-1]], axis=1
     )
-    premium = prev_tier1 - prev_cost
-    premium_mean, premium_sd = premium_scale(pop.segment, premium[:, 0])
-    premium_z = (premium - premium_mean[:, None]) / premium_sd[:, None]
+    premium_mean, premium_sd = premium_scale(pop.segment, prev_tier1[:, 0] - prev_cost[:, 0])
     lag3 = np.concatenate([np.repeat(tier1[:, :1], 4, axis=1), tier1[:, :-4]], axis=1)[:, :m_total]
-    recent_increase = prev_tier1 >= RECENT_RISE_FACTOR * lag3
+    premium_z, recent_increase = price_drivers(prev_tier1, prev_cost, lag3, premium_mean[:, None], premium_sd[:, None])
 
     # ---- contacts: emitted by latent dissatisfaction, renewal proximity and price rises
     contacts = _simulate_contacts(cfg, pop, month_starts, month_days, months_to_renewal, recent_increase)

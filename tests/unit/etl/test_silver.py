@@ -221,46 +221,36 @@ def test_readings_of_known_customers_only_pass_untouched(spark) -> None:  # type
     assert unknown.columns == ["customer_id", "v", "_quarantine_reason"]
 
 
+def _intents(spark, notes: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
+    """``classify_intent`` of each note, in order."""
+    frame = spark.createDataFrame([(n,) for n in notes], "t string")
+    return [r["intent"] for r in frame.select(classify_intent(F.col("t")).alias("intent")).collect()]
+
+
 def test_intents_follow_priority(spark) -> None:  # type: ignore[no-untyped-def]
-    texts = [
-        ("Cust wants to cancel contract. Unhappy.",),
-        ("Complaint re: estimated reading. Upset.",),
-        ("Inq re: last invoice.",),
-        ("Cust asked about tariff prices.",),
-        ("Inq re: contract renewal.",),
-        ("Cust moving house. Info provided.",),
-    ]
-    out = spark.createDataFrame(texts, "t string").select(classify_intent(F.col("t")).alias("intent"))
-    assert [r["intent"] for r in out.collect()] == [
-        "cancellation",
-        "complaint",
-        "billing",
-        "pricing",
-        "renewal",
-        "other",
-    ]
+    notes = {
+        "Cust wants to cancel contract. Unhappy.": "cancellation",
+        "Complaint re: estimated reading. Upset.": "complaint",
+        "Inq re: last invoice.": "billing",
+        "Cust asked about tariff prices.": "pricing",
+        "Inq re: contract renewal.": "renewal",
+        "Cust moving house. Info provided.": "other",
+    }
+    assert _intents(spark, list(notes)) == list(notes.values())
 
 
 def test_intents_read_the_topic_not_the_feeling(spark) -> None:  # type: ignore[no-untyped-def]
-    texts = [
-        ("Cust moving house. Annoyed, threatened to leave.",),
-        ("Inq re: contract renewal. Angry about service.",),
-        ("The customer explained they are moving and asked how to transfer or close the supply. They sounded upset.",),
-        ("The customer asked about the latest invoice. They said the service has been poor and unfair.",),
-        ("Cust asked about early termination fee. Info provided.",),
-        ("Wants to close the account.",),
-        ("Switching supplier next month.",),
-    ]
-    out = spark.createDataFrame(texts, "t string").select(classify_intent(F.col("t")).alias("intent"))
-    assert [r["intent"] for r in out.collect()] == [
-        "other",
-        "renewal",
-        "other",
-        "billing",
-        "cancellation",
-        "cancellation",
-        "cancellation",
-    ]
+    moving = "The customer explained they are moving and asked how to transfer or close the supply. They sounded upset."
+    notes = {
+        "Cust moving house. Annoyed, threatened to leave.": "other",
+        "Inq re: contract renewal. Angry about service.": "renewal",
+        moving: "other",
+        "The customer asked about the latest invoice. They said the service has been poor and unfair.": "billing",
+        "Cust asked about early termination fee. Info provided.": "cancellation",
+        "Wants to close the account.": "cancellation",
+        "Switching supplier next month.": "cancellation",
+    }
+    assert _intents(spark, list(notes)) == list(notes.values())
 
 
 def test_generated_notes_get_the_cancellation_and_complaint_intents_exactly_when_their_topic_is(spark) -> None:  # type: ignore[no-untyped-def]

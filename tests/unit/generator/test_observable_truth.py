@@ -56,11 +56,12 @@ def test_equals_the_oracle_when_nothing_is_hidden(
     monkeypatch: pytest.MonkeyPatch, expire: float, increase: float, rtol: float
 ) -> None:
     monkeypatch.setattr(w, "CONTACT_BASE_RATE", 0.0)
-    for module in (w, ot):  # expiries and prices that follow from the contract alone
+    for module in (w, ot):  # expiries that follow from the contract alone
         monkeypatch.setattr(module, "EXPIRE_AT_RENEWAL", expire)
-        monkeypatch.setattr(module, "PRICE_INCREASE_MONTHLY", increase)
-        monkeypatch.setattr(module, "PRICE_INCREASE_RANGE", (0.05, 0.05))
-        monkeypatch.setattr(module, "REPRICE_NOISE_SD", 0.0)
+    # prices too (the world and the comparator share ``peak_price_step``)
+    monkeypatch.setattr(w, "PRICE_INCREASE_MONTHLY", increase)
+    monkeypatch.setattr(w, "PRICE_INCREASE_RANGE", (0.05, 0.05))
+    monkeypatch.setattr(w, "REPRICE_NOISE_SD", 0.0)
     world = w.simulate(_config(latent_sd=0.0))
     assert len(world.contacts["customer"]) == 0
     assert world.is_expired.any() == (expire > 0)
