@@ -9,6 +9,8 @@ from importlib import resources
 import yaml
 
 TIERS = ("lifecycle", "market", "risk", "behaviour", "sentiment", "compound")
+# Value of a "days since the last ..." feature when no such contact falls in the 365 days looked at.
+NO_CONTACT_DAYS = 999
 
 
 @dataclass(frozen=True)

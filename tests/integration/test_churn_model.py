@@ -111,6 +111,7 @@ def test_closer_renewal_and_a_new_complaint_raise_the_score(trained: dict[str, A
     ):
         moved[column] = moved[column] + 1
     moved["days_since_last_contact"] = 10.0
+    moved["days_since_last_complaint"] = 10.0
     moved["max_intent_severity_180d"] = np.maximum(moved["max_intent_severity_180d"], 2.0)
     moved["contact_near_renewal"] = 1.0
     before, after = model.predict_proba(base), model.predict_proba(moved)

@@ -67,6 +67,11 @@ def test_phrases_are_true_at_the_customers_value_or_absent() -> None:
     assert phrase("max_intent_severity_180d", 0) is None
     assert phrase("tenure_months", 120) == "customer for 10 years"
     assert phrase("tenure_months", 7) == "customer for 7 months"
+    assert phrase("days_since_last_complaint", 12) == "complained 12 days ago"
+    assert phrase("days_since_last_cancellation_intent", 170.4) == "mentioned cancelling 170 days ago"
+    # 999 means no such contact in the year looked at: nothing an agent could say
+    assert phrase("days_since_last_negative_contact", 999) is None
+    assert phrase("days_since_last_contact", 999) is None
     names = ["is_high_competition_province", "complaints_90d", "months_to_renewal", "price_vs_segment_last"]
     reasons = reasons_for_row(names, np.array([0.0, 0.0, 0.7, 0.18]), np.array([0.9, 0.8, 0.5, 0.2]), top=2)
     assert [r.feature for r in reasons] == ["months_to_renewal", "price_vs_segment_last"]

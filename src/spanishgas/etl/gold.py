@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from spanishgas.feature_registry import feature_names
+from spanishgas.feature_registry import NO_CONTACT_DAYS, feature_names
 from spanishgas.lake import RunWriter
 
 if TYPE_CHECKING:
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from spanishgas.lake import Lake
 
 DAYS_PER_MONTH = 30.4375
-NO_CONTACT_DAYS = 999
 PRICE_RISE = 1.03
 # Customer attributes that lifecycle features take as they are (from silver ``customers``).
 STATIC_ATTRIBUTES = (
@@ -54,9 +53,13 @@ def customer_grid(contracts: DataFrame, labels: DataFrame, dates: list[date]) ->
 
     spark = contracts.sparkSession
     asof = spark.createDataFrame([(d,) for d in dates], "as_of_date date")
-    people = contracts.select(
-        "customer_id", "customer_first_activation_date", "next_renewal_date", "last_product_change_date"
-    ).join(labels.select("customer_id", "churn_effective_date"), "customer_id", "left")
+    # The contract file is a snapshot taken at delivery: only fields whose value as of any earlier date
+    # follows from it are read (the renewal in force is an anniversary of the delivered one). The last
+    # product change does not: a later change hides an earlier one, and only survivors make later
+    # changes, so a feature from it leaks who stayed (ADR 0012).
+    people = contracts.select("customer_id", "customer_first_activation_date", "next_renewal_date").join(
+        labels.select("customer_id", "churn_effective_date"), "customer_id", "left"
+    )
     return people.crossJoin(F.broadcast(asof)).filter(
         (F.col("customer_first_activation_date") < F.col("as_of_date"))
         & (F.col("churn_effective_date").isNull() | (F.col("churn_effective_date") > F.col("as_of_date")))
@@ -76,8 +79,6 @@ def lifecycle_features(grid: DataFrame, customers: DataFrame) -> DataFrame:
     expired = renewal <= asof
     mtr = F.when(expired, F.datediff(renewal, asof)).otherwise(F.datediff(upcoming, asof)) / DAYS_PER_MONTH
     tenure = F.datediff(asof, F.col("customer_first_activation_date")) / DAYS_PER_MONTH
-    change = F.col("last_product_change_date")
-    since_change = F.when(change < asof, F.datediff(asof, change) / DAYS_PER_MONTH).otherwise(tenure)
     static = customers.select(
         "customer_id",
         "segment",
@@ -96,7 +97,6 @@ def lifecycle_features(grid: DataFrame, customers: DataFrame) -> DataFrame:
         tenure.alias("tenure_months"),
         (tenure < 12).cast("int").alias("tenure_under_1y"),
         (tenure >= 60).cast("int").alias("tenure_5y_plus"),
-        since_change.alias("months_since_product_change"),
     ).join(F.broadcast(static), "customer_id")
 
 
@@ -204,6 +204,8 @@ def behaviour_and_sentiment_features(grid: DataFrame, interactions: DataFrame) -
         count(d <= 180).alias("contacts_180d"),
         F.count(F.lit(1)).alias("contacts_365d"),
         F.min(d).alias("days_since_last_contact"),
+        F.min(F.when(intent == "complaint", d)).alias("days_since_last_complaint"),
+        F.min(F.when(intent == "cancellation", d)).alias("days_since_last_cancellation_intent"),
         count((d <= 90) & (intent == "complaint")).alias("complaints_90d"),
         count((d <= 180) & (intent == "complaint")).alias("complaints_180d"),
         count(intent == "complaint").alias("complaints_365d"),
@@ -217,11 +219,23 @@ def behaviour_and_sentiment_features(grid: DataFrame, interactions: DataFrame) -
         F.max_by(score, F.struct(F.col("interaction_date"), score)).alias("sentiment_last"),
         count((d <= 180) & (label == "negative")).alias("negative_contacts_180d"),
         count((d <= 180) & (label == "positive")).alias("positive_contacts_180d"),
+        F.min(F.when(label == "negative", d)).alias("days_since_last_negative_contact"),
+        F.min(F.when(label == "positive", d)).alias("days_since_last_positive_contact"),
         F.try_divide(count(label == "negative"), F.count(F.lit(1))).alias("negative_share_365d"),
     )
 
 
-BEHAVIOUR_DEFAULTS: dict[str, float] = {"days_since_last_contact": NO_CONTACT_DAYS}
+# Recency features of a customer without such a contact in the 365 days: "longer ago than we look".
+BEHAVIOUR_DEFAULTS: dict[str, float] = {
+    name: NO_CONTACT_DAYS
+    for name in (
+        "days_since_last_contact",
+        "days_since_last_complaint",
+        "days_since_last_cancellation_intent",
+        "days_since_last_negative_contact",
+        "days_since_last_positive_contact",
+    )
+}
 
 
 def assemble_features(lifecycle: DataFrame, market: DataFrame, behaviour: DataFrame) -> DataFrame:

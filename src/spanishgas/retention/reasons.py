@@ -13,7 +13,7 @@ from functools import cache
 
 import numpy as np
 
-from spanishgas.feature_registry import features
+from spanishgas.feature_registry import NO_CONTACT_DAYS, features
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,11 @@ def _events(describe: Callable[[str, float], str]) -> Callable[[str, float], str
     return lambda f, v: describe(f, v) if round(v) >= 1 else None
 
 
+def _days_ago(describe: str) -> Callable[[str, float], str | None]:
+    """A recency feature: nothing to say when no such contact happened in the year looked at."""
+    return lambda f, v: f"{describe} {int(round(v))} days ago" if v < NO_CONTACT_DAYS else None
+
+
 def _severity(v: float) -> str | None:
     # 3 cancellation, 2 complaint, 1 billing/pricing/renewal, 0 other (silver's intent severity)
     level = int(round(v))
@@ -92,7 +97,11 @@ PHRASES: dict[str, Callable[[str, float], str | None]] = {
     "contacts_90d": _events(lambda f, v: f"contacted us {_times(v)} in {_window(f)}"),
     "contacts_180d": _events(lambda f, v: f"contacted us {_times(v)} in {_window(f)}"),
     "contacts_365d": _events(lambda f, v: f"contacted us {_times(v)} in {_window(f)}"),
-    "days_since_last_contact": lambda f, v: f"last contacted us {int(round(v))} days ago",
+    "days_since_last_contact": _days_ago("last contacted us"),
+    "days_since_last_complaint": _days_ago("complained"),
+    "days_since_last_cancellation_intent": _days_ago("mentioned cancelling"),
+    "days_since_last_negative_contact": _days_ago("was unhappy on the phone"),
+    "days_since_last_positive_contact": _days_ago("was pleased on the phone"),
     "negative_contacts_180d": _events(lambda f, v: f"unhappy on the phone {_times(v)} in the last 180 days"),
     "sentiment_last": lambda f, v: "last call ended on a negative note" if v < 0 else "tone of the last call",
     "max_intent_severity_180d": lambda f, v: _severity(v),

@@ -69,6 +69,37 @@ def test_renewal_in_force_is_the_anniversary_and_expiry_counts_only_once_past(sp
     assertDataFrameEqual(out, expected)
 
 
+@pytest.mark.spark
+def test_recency_features_count_days_back_to_the_latest_contact_of_each_kind(spark) -> None:  # type: ignore[no-untyped-def]
+    """When a signal leaves a window matters to the months ahead: each kind gets its own recency."""
+    grid = spark.createDataFrame([("A", d(2024, 7, 1)), ("B", d(2024, 7, 1))], "customer_id string, as_of_date date")
+    contacts = spark.createDataFrame(
+        [
+            ("A", d(2024, 6, 21), "billing", "positive"),  # 10 days
+            ("A", d(2024, 5, 2), "complaint", "negative"),  # 60 days
+            ("A", d(2024, 2, 2), "complaint", "neutral"),  # 150 days: an older complaint
+            ("A", d(2024, 1, 3), "cancellation", "negative"),  # 180 days
+            ("A", d(2024, 7, 1), "cancellation", "negative"),  # on the as-of date: not yet known
+            ("B", d(2023, 7, 1), "cancellation", "negative"),  # 366 days: outside the year looked at
+            ("B", d(2024, 3, 3), "renewal", "neutral"),  # 120 days
+        ],
+        "customer_id string, interaction_date date, intent string, sentiment_label string",
+    ).select("*", F.lit(0.0).alias("sentiment_score"), F.lit(0).alias("intent_severity"))
+    recency = [
+        "days_since_last_contact",
+        "days_since_last_complaint",
+        "days_since_last_cancellation_intent",
+        "days_since_last_negative_contact",
+        "days_since_last_positive_contact",
+    ]
+    out = behaviour_and_sentiment_features(grid, contacts).select("customer_id", *recency)
+    expected = spark.createDataFrame(
+        [("A", 10, 60, 180, 60, 10), ("B", 120, None, None, None, None)],
+        "customer_id string, " + ", ".join(f"{c} int" for c in recency),
+    )
+    assertDataFrameEqual(out, expected)
+
+
 def _features_as_of(spark, silver: dict[str, DataFrame], day: dt.date) -> DataFrame:  # type: ignore[no-untyped-def]
     grid = customer_grid(silver["contracts"], silver["churn_labels"], [day])
     return assemble_features(
@@ -81,7 +112,8 @@ def _features_as_of(spark, silver: dict[str, DataFrame], day: dt.date) -> DataFr
 @pytest.mark.spark
 @pytest.mark.slow
 def test_features_as_of_a_date_ignore_everything_after_it(spark, small_lake) -> None:  # type: ignore[no-untyped-def]
-    """Leakage test: alter or remove every record dated on or after D; features as of D must not move."""
+    """Leakage test: alter or remove every record dated on or after D, and take the contract snapshot later;
+    features as of D must not move."""
     tables = small_lake["silver"]["tables"]
     silver = {name: spark.read.parquet(path) for name, path in tables.items()}
     day = d(2024, 7, 1)
@@ -111,6 +143,13 @@ def test_features_as_of_a_date_ignore_everything_after_it(spark, small_lake) -> 
             F.col("churn_effective_date")
         ),
     )
+    # The contract file is a snapshot: taken later, it shows the renewals made after D (the renewal date a
+    # year on) and product changes made after D (hiding any earlier one).
+    contracts = silver["contracts"]
+    renewal = F.col("next_renewal_date")
+    altered["contracts"] = contracts.withColumn(
+        "next_renewal_date", F.when(renewal > F.lit(day), F.add_months(renewal, 12)).otherwise(renewal)
+    ).withColumn("last_product_change_date", F.lit(d(2024, 8, 15)))
     after = _features_as_of(spark, altered, day)
     assert before.count() > 200
     assertDataFrameEqual(before, after, checkRowOrder=False)
