@@ -311,10 +311,10 @@ def _model_errors() -> tuple[type[BaseException], ...]:
     from mlflow.exceptions import MlflowException
 
     from spanishgas.model.metrics import LeakageSuspected
-    from spanishgas.model.registry import RollbackError
+    from spanishgas.model.registry import RetiredFeatures, RollbackError
     from spanishgas.model.split import SplitError
 
-    return (*_feature_errors(), SplitError, LeakageSuspected, RollbackError, MlflowException)
+    return (*_feature_errors(), SplitError, LeakageSuspected, RollbackError, RetiredFeatures, MlflowException)
 
 
 @app.command("train")

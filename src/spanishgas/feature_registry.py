@@ -9,7 +9,9 @@ from importlib import resources
 import yaml
 
 TIERS = ("lifecycle", "market", "risk", "behaviour", "sentiment", "compound")
-# Value of a "days since the last ..." feature when no such contact falls in the 365 days looked at.
+# Contacts are looked at this many days back; a "days since the last ..." feature without such a contact
+# in that time reads NO_CONTACT_DAYS.
+CONTACT_LOOKBACK_DAYS = 365
 NO_CONTACT_DAYS = 999
 
 

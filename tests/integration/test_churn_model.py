@@ -186,6 +186,29 @@ def test_promotion_gate_accepts_better_refuses_worse_and_rollback_restores(train
     assert alias_version(settings, "champion") == first
 
 
+def test_a_champion_on_a_retired_feature_is_not_compared_and_the_gate_says_so(trained: dict[str, Any]) -> None:
+    """After a feature leaves the feature store (ADR 0012) the champion cannot be scored on today's rows:
+    promotion must decide on the other rules and say why, not crash."""
+    from spanishgas.model.registry import RetiredFeatures, alias_version, assign_champion, promote
+    from spanishgas.model.train import gate_rows, train
+    from spanishgas.retention.job import run_score
+
+    settings, data = trained["settings"], trained["data"]
+    before = alias_version(settings, "champion")
+    frame = data.frame.assign(retired_feature=data.frame["tenure_months"])
+    old = train(settings, "E5", 2, data=replace(data, frame=frame, features=[*data.features, "retired_feature"]))
+    assign_champion(settings, old.model_version, reason="test: a champion from before a feature was retired")
+    with pytest.raises(RetiredFeatures, match="retired_feature"):  # batch scoring: a clear error, nothing published
+        run_score(settings)
+    train(settings, "E5", 2, data=data)
+    verdict = promote(settings, gate_rows(settings, "E5"), floor=0.0)
+    assert any("retired_feature" in r and "cannot be scored" in r for r in verdict.reasons)
+    assert "champion_pr_auc" not in verdict.figures
+    assert verdict.promoted == (verdict.figures["challenger_pr_auc"] > verdict.figures["baseline_lr_pr_auc"])
+    if before is not None:
+        assign_champion(settings, before, reason="test: restore")
+
+
 def test_experiment_comparison_table(trained: dict[str, Any]) -> None:
     from spanishgas.model.train import compare_experiments
 

@@ -72,6 +72,8 @@ def test_phrases_are_true_at_the_customers_value_or_absent() -> None:
     # 999 means no such contact in the year looked at: nothing an agent could say
     assert phrase("days_since_last_negative_contact", 999) is None
     assert phrase("days_since_last_contact", 999) is None
+    assert phrase("days_since_last_complaint", -3) is None  # a what-if value gold cannot produce
+    assert phrase("negative_contacts_180d", 2) == "was unhappy 2 times when in touch in the last 180 days"
     names = ["is_high_competition_province", "complaints_90d", "months_to_renewal", "price_vs_segment_last"]
     reasons = reasons_for_row(names, np.array([0.0, 0.0, 0.7, 0.18]), np.array([0.9, 0.8, 0.5, 0.2]), top=2)
     assert [r.feature for r in reasons] == ["months_to_renewal", "price_vs_segment_last"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from spanishgas.feature_registry import NO_CONTACT_DAYS, feature_names
+from spanishgas.feature_registry import CONTACT_LOOKBACK_DAYS, NO_CONTACT_DAYS, feature_names
 from spanishgas.lake import RunWriter
 
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ def behaviour_and_sentiment_features(grid: DataFrame, interactions: DataFrame) -
         .join(interactions, "customer_id")
         .where(
             (F.col("interaction_date") < F.col("as_of_date"))
-            & (F.col("interaction_date") >= F.date_sub(F.col("as_of_date"), 365))
+            & (F.col("interaction_date") >= F.date_sub(F.col("as_of_date"), CONTACT_LOOKBACK_DAYS))
         )
     )
     d = F.datediff(F.col("as_of_date"), F.col("interaction_date"))

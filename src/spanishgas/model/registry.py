@@ -266,10 +266,21 @@ def promote(settings: Settings, rows: GateRows, floor: float | None = None, reas
     figures: dict[str, float] = {}
     chall = score_on(challenger.model, rows.test)
     figures.update({f"challenger_{k}": v for k, v in chall.items()})
-    champ = None
+    champ, not_comparable = None, None
     if champion_version and champion_version != challenger.version:
-        champ = score_on(load_version(settings, CHAMPION).model, rows.test)
-        figures.update({f"champion_{k}": v for k, v in champ.items()})
+        champion_model = load_version(settings, CHAMPION).model
+        retired = [f for f in champion_model.features if f not in rows.test.columns]
+        if retired:
+            # A feature was retired since the champion was trained (ADR 0012): it cannot be scored on
+            # today's rows, so the comparison the gate asks for is impossible, and the gate says so.
+            not_comparable = (
+                f"champion v{champion_version} needs features the feature store no longer serves "
+                f"({', '.join(retired)}): it cannot be scored on these rows, so the challenger is judged on "
+                "the baseline and the floor only"
+            )
+        else:
+            champ = score_on(champion_model, rows.test)
+            figures.update({f"champion_{k}": v for k, v in champ.items()})
     features = challenger.model.features
     lr = logistic_baseline(features, settings.seed).fit(rows.train, rows.train["label"].to_numpy())
     baseline_pr = ranking_metrics(rows.test["label"].to_numpy(), lr.predict_proba(rows.test)[:, 1])["pr_auc"]
@@ -278,6 +289,8 @@ def promote(settings: Settings, rows: GateRows, floor: float | None = None, reas
     if truth_pr is not None:
         figures["truth_pr_auc"] = float(truth_pr)
     ok, reasons = evaluate_gate(settings, chall, baseline_pr, champ, truth_pr, floor)
+    if not_comparable:
+        reasons.append(not_comparable)
     if floor is not None and floor != settings.model.pr_auc_floor:
         reasons.append(f"floor set to {floor} by the operator (configured {settings.model.pr_auc_floor})")
     if reason:
@@ -328,6 +341,10 @@ def rollback(settings: Settings, reason: str = "") -> dict[str, Any]:
 
 class RollbackError(RuntimeError):
     """There is nothing to roll back to."""
+
+
+class RetiredFeatures(RuntimeError):
+    """A registered model needs features the pipeline no longer builds (retrain and promote)."""
 
 
 def _history(client: MlflowClient, name: str) -> list[str]:

@@ -109,13 +109,19 @@ class ScoreResult:
 
 def run_score(settings: Settings, budget_eur: float | None = None) -> ScoreResult:
     """Score every active customer with the champion and publish the table."""
-    from spanishgas.model.registry import load_version
+    from spanishgas.model.registry import RetiredFeatures, load_version
     from spanishgas.retention.offers import load_policy
     from spanishgas.retention.scoring import recommend, score, score_table, segment
 
     champion = load_version(settings, "champion")
-    segments = load_segments(settings)
     gold_run, frame = latest_candidates(settings)
+    retired = [f for f in champion.model.features if f not in frame.columns]
+    if retired:
+        raise RetiredFeatures(
+            f"champion v{champion.version} needs features gold no longer builds ({', '.join(retired)}): "
+            "train a model on the current features and promote it (`spanishgas train`, `spanishgas promote`)"
+        )
+    segments = load_segments(settings)
     policy = load_policy()
     started = time.perf_counter()
     scored = pd.concat([frame, score(champion.model, frame), segment(segments, frame)], axis=1)

@@ -13,7 +13,7 @@ from functools import cache
 
 import numpy as np
 
-from spanishgas.feature_registry import NO_CONTACT_DAYS, features
+from spanishgas.feature_registry import CONTACT_LOOKBACK_DAYS, features
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,9 @@ def _events(describe: Callable[[str, float], str]) -> Callable[[str, float], str
 
 
 def _days_ago(describe: str) -> Callable[[str, float], str | None]:
-    """A recency feature: nothing to say when no such contact happened in the year looked at."""
-    return lambda f, v: f"{describe} {int(round(v))} days ago" if v < NO_CONTACT_DAYS else None
+    """A recency feature: nothing to say when no such contact happened in the year looked at (999), nor
+    at a value gold cannot produce (a what-if outside 1-365 days)."""
+    return lambda f, v: f"{describe} {int(round(v))} days ago" if 1 <= round(v) <= CONTACT_LOOKBACK_DAYS else None
 
 
 def _severity(v: float) -> str | None:
@@ -100,9 +101,9 @@ PHRASES: dict[str, Callable[[str, float], str | None]] = {
     "days_since_last_contact": _days_ago("last contacted us"),
     "days_since_last_complaint": _days_ago("complained"),
     "days_since_last_cancellation_intent": _days_ago("mentioned cancelling"),
-    "days_since_last_negative_contact": _days_ago("was unhappy on the phone"),
-    "days_since_last_positive_contact": _days_ago("was pleased on the phone"),
-    "negative_contacts_180d": _events(lambda f, v: f"unhappy on the phone {_times(v)} in the last 180 days"),
+    "days_since_last_negative_contact": _days_ago("was unhappy in a contact"),
+    "days_since_last_positive_contact": _days_ago("was pleased in a contact"),
+    "negative_contacts_180d": _events(lambda f, v: f"was unhappy {_times(v)} when in touch in the last 180 days"),
     "sentiment_last": lambda f, v: "last call ended on a negative note" if v < 0 else "tone of the last call",
     "max_intent_severity_180d": lambda f, v: _severity(v),
     "price_vs_segment_last": lambda f, v: f"pays {abs(v):.0%} {'above' if v >= 0 else 'below'} similar customers",

@@ -161,6 +161,13 @@ def test_gold_tables_reconcile_and_carry_every_documented_feature(spark, small_l
     gold = small_lake["gold"]
     features = spark.read.parquet(gold["tables"]["customer_features_asof"])
     assert set(feature_names()) <= set(features.columns)
+    # recency: the days back to a contact of that kind, or 999 when none in the year looked at; never null
+    # (a small delivery may hold no contact of a rare kind, such as a cancellation intent)
+    for name in [n for n in feature_names() if n.startswith("days_since_last_")]:
+        values = {r[0] for r in features.select(name).distinct().collect()}
+        assert None not in values and 999 in values, name
+        assert all(1 <= v <= 365 or v == 999 for v in values), name
+    assert features.filter(F.col("days_since_last_complaint") < 999).count() > 0
     training = spark.read.parquet(gold["tables"]["churn_training_dataset"])
     assert training.count() == gold["rows"]["churn_training_dataset"]
     horizon = gold["horizon_days"]
