@@ -26,7 +26,7 @@ def test_split_has_no_time_overlap(n_dates: int) -> None:
     from spanishgas.model.split import time_split
 
     dates = _months(date(2023, 10, 1), n_dates)
-    split = time_split(dates, horizon_days=90, validation_dates=2)
+    split = time_split(dates, horizon_days=90, validation_dates=2, test_dates=1)
     horizon = timedelta(days=90)
     assert split.test == [dates[-1]]
     # every label of a period ends before the next period starts
@@ -50,6 +50,21 @@ def test_split_with_several_test_dates_keeps_the_gap_before_the_first() -> None:
     assert split.validation == [dates[8], dates[9]] and split.train == dates[:6]
     with pytest.raises(SplitError, match="at least 1"):
         time_split(dates, horizon_days=90, test_dates=0)
+
+
+@pytest.mark.parametrize(
+    ("n_dates", "expected"),
+    [(19, (10, 2, 3)), (13, (4, 2, 3)), (7, (1, 1, 1))],  # 24, 18 and 12 months of data (3 warm-up months)
+)
+def test_test_period_shrinks_before_training_disappears(n_dates: int, expected: tuple[int, int, int]) -> None:
+    from spanishgas.model.split import time_split
+
+    dates = _months(date(2023, 4, 1), n_dates)
+    split = time_split(dates, horizon_days=90, validation_dates=2, test_dates=3)
+    assert (len(split.train), len(split.validation), len(split.test)) == expected
+    assert split.test == dates[-expected[2] :]
+    assert max(split.train) + timedelta(days=90) <= min(split.validation)
+    assert max(split.validation) + timedelta(days=90) <= min(split.test)
 
 
 def test_split_refuses_too_short_a_history() -> None:

@@ -27,26 +27,37 @@ class TimeSplit:
         return {k: f"{min(v)}..{max(v)} ({len(v)} dates)" for k, v in vars(self).items()}
 
 
-def time_split(as_of_dates: list[date], horizon_days: int, validation_dates: int = 2, test_dates: int = 1) -> TimeSplit:
-    """Test on the latest ``test_dates`` as-of dates; validate on up to ``validation_dates`` latest dates
-    whose labels end before the first test date (fewer when more would leave nothing to train on); train
-    on every date whose labels end before the first validation date.
+def time_split(as_of_dates: list[date], horizon_days: int, validation_dates: int = 2, test_dates: int = 3) -> TimeSplit:
+    """Test on up to ``test_dates`` latest as-of dates; validate on up to ``validation_dates`` latest dates
+    whose labels end before the first test date; train on every date whose labels end before the first
+    validation date. Periods shrink (test first, then validation) when the history is too short to keep
+    all three with their gaps.
 
     A label covers (as-of, as-of + horizon], so a gap of one horizon between periods means no customer's
     outcome is known to an earlier period while it is still being predicted in a later one. Test dates
     follow each other without a gap: the test period only measures, so overlapping labels inside it leak
-    nothing; more test dates give a steadier figure at the price of older training data.
+    nothing; more test dates give a steadier figure (and promotion decision) at the price of older
+    training data.
     """
     dates = sorted(set(as_of_dates))
-    horizon = timedelta(days=horizon_days)
     if not dates:
         raise SplitError("no labelled as-of dates")
     if test_dates < 1:
         raise SplitError(f"test_dates must be at least 1, got {test_dates}")
+    for n_test in range(min(test_dates, len(dates)), 0, -1):
+        try:
+            return _split_with(dates, timedelta(days=horizon_days), validation_dates, n_test)
+        except SplitError as exc:
+            error = exc
+    raise error
+
+
+def _split_with(dates: list[date], horizon: timedelta, validation_dates: int, test_dates: int) -> TimeSplit:
+    """The split with exactly ``test_dates`` test dates and up to ``validation_dates`` validation dates."""
     test = dates[-test_dates:]
     before_test = [d for d in dates if d + horizon <= test[0]]
     if not before_test:
-        raise SplitError(f"no as-of date ends its {horizon_days}-day label before the test date {test[0]}")
+        raise SplitError(f"no as-of date ends its {horizon.days}-day label before the test date {test[0]}")
     # Up to ``validation_dates`` dates: fewer when more would leave no training period.
     for n in range(min(validation_dates, len(before_test)), 0, -1):
         validation = before_test[-n:]
@@ -55,8 +66,8 @@ def time_split(as_of_dates: list[date], horizon_days: int, validation_dates: int
             break
     else:
         raise SplitError(
-            f"no as-of date ends its {horizon_days}-day label before validation starts on {before_test[-1]}: "
-            f"the data need labelled snapshots spanning at least {2 * horizon_days // 30 + 1} months"
+            f"no as-of date ends its {horizon.days}-day label before validation starts on {before_test[-1]}: "
+            f"the data need labelled snapshots spanning at least {2 * horizon.days // 30 + 1} months"
         )
     return TimeSplit(train, validation, test)
 
