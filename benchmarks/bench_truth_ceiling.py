@@ -9,7 +9,7 @@ as-of date (the contact-window counts, intents and tones as the generator plante
 premium, renewal and tenure). The second is what perfect text understanding and exact driver
 definitions would give. Both are reported as fractions of the best possible (``p_observable``) and of
 the oracle (``p_true``) on the test rows, with a paired bootstrap 95 % interval for the PR-AUC ratio: on
-one test date the ratio's noise is wide. Prints one JSON line.
+a month or three of churners the ratio's noise is wide. Prints one JSON line.
 """
 
 from __future__ import annotations

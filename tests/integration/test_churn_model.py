@@ -141,7 +141,7 @@ def test_a_leaking_feature_stops_training(model_lake: Settings, trained: dict[st
 
 def test_promotion_gate_accepts_better_refuses_worse_and_rollback_restores(trained: dict[str, Any]) -> None:
     from spanishgas.model.registry import alias_version, promote, rollback
-    from spanishgas.model.train import gate_rows, train
+    from spanishgas.model.train import forward_split, gate_rows, train
 
     settings, data = trained["settings"], trained["data"]
     rows = gate_rows(settings, "E5")
@@ -158,7 +158,7 @@ def test_promotion_gate_accepts_better_refuses_worse_and_rollback_restores(train
 
     # A model trained on shuffled labels (the test period keeps its real ones) must be refused.
     shuffled = data.frame.copy()
-    before_test = shuffled["as_of_date"] < shuffled["as_of_date"].max()
+    before_test = shuffled["as_of_date"] < min(forward_split(settings, shuffled).test)
     shuffled.loc[before_test, "label"] = np.random.default_rng(3).permutation(shuffled.loc[before_test, "label"])
     worse = train(settings, "E5", 2, data=replace(data, frame=shuffled))
     verdict = promote(settings, rows, floor=floor)
@@ -194,18 +194,25 @@ def test_a_champion_on_a_retired_feature_is_not_compared_and_the_gate_says_so(tr
     from spanishgas.retention.job import run_score
 
     settings, data = trained["settings"], trained["data"]
-    before = alias_version(settings, "champion")
+    before = alias_version(settings, "champion") or trained["report"].model_version
     frame = data.frame.assign(retired_feature=data.frame["tenure_months"])
     old = train(settings, "E5", 2, data=replace(data, frame=frame, features=[*data.features, "retired_feature"]))
     assign_champion(settings, old.model_version, reason="test: a champion from before a feature was retired")
-    with pytest.raises(RetiredFeatures, match="retired_feature"):  # batch scoring: a clear error, nothing published
-        run_score(settings)
-    train(settings, "E5", 2, data=data)
-    verdict = promote(settings, gate_rows(settings, "E5"), floor=0.0)
-    assert any("retired_feature" in r and "cannot be scored" in r for r in verdict.reasons)
-    assert "champion_pr_auc" not in verdict.figures
-    assert verdict.promoted == (verdict.figures["challenger_pr_auc"] > verdict.figures["baseline_lr_pr_auc"])
-    if before is not None:
+    try:
+        with pytest.raises(RetiredFeatures, match="retired_feature"):  # batch scoring: a clear error
+            run_score(settings)
+        new = train(settings, "E5", 2, data=data)
+        rows = gate_rows(settings, "E5")
+        # without the champion comparison the gate needs the operator's word
+        refused = promote(settings, rows, floor=0.0)
+        assert not refused.promoted and alias_version(settings, "champion") == old.model_version
+        assert any("retired_feature" in r and "cannot be scored" in r and "--reason" in r for r in refused.reasons)
+        assert "champion_pr_auc" not in refused.figures
+        verdict = promote(settings, rows, floor=0.0, reason="test: retrained after the feature was retired")
+        beats_baseline = verdict.figures["challenger_pr_auc"] > verdict.figures["baseline_lr_pr_auc"]
+        assert verdict.promoted == beats_baseline
+        assert alias_version(settings, "champion") == (new.model_version if beats_baseline else old.model_version)
+    finally:
         assign_champion(settings, before, reason="test: restore")
 
 

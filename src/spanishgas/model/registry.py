@@ -277,6 +277,7 @@ def promote(settings: Settings, rows: GateRows, floor: float | None = None, reas
                 f"champion v{champion_version} needs features the feature store no longer serves "
                 f"({', '.join(retired)}): it cannot be scored on these rows, so the challenger is judged on "
                 "the baseline and the floor only"
+                + ("" if reason else "; that takes the operator's word: pass --reason to promote on them")
             )
         else:
             champ = score_on(champion_model, rows.test)
@@ -290,6 +291,8 @@ def promote(settings: Settings, rows: GateRows, floor: float | None = None, reas
         figures["truth_pr_auc"] = float(truth_pr)
     ok, reasons = evaluate_gate(settings, chall, baseline_pr, champ, truth_pr, floor)
     if not_comparable:
+        # Without the champion comparison a worse model could pass: an operator must say why to go on.
+        ok = ok and bool(reason)
         reasons.append(not_comparable)
     if floor is not None and floor != settings.model.pr_auc_floor:
         reasons.append(f"floor set to {floor} by the operator (configured {settings.model.pr_auc_floor})")

@@ -30,8 +30,8 @@ class TimeSplit:
 def time_split(as_of_dates: list[date], horizon_days: int, validation_dates: int = 2, test_dates: int = 3) -> TimeSplit:
     """Test on up to ``test_dates`` latest as-of dates; validate on up to ``validation_dates`` latest dates
     whose labels end before the first test date; train on every date whose labels end before the first
-    validation date. Periods shrink (test first, then validation) when the history is too short to keep
-    all three with their gaps.
+    validation date. When the history is too short to keep all three with their gaps, validation shrinks
+    to one date first (the test figure is what promotion decides on), then the test period.
 
     A label covers (as-of, as-of + horizon], so a gap of one horizon between periods means no customer's
     outcome is known to an earlier period while it is still being predicted in a later one. Test dates
