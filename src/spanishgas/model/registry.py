@@ -16,6 +16,8 @@ from spanishgas.model.churn_model import ChurnModel
 from spanishgas.model.metrics import ranking_metrics
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from mlflow.tracking import MlflowClient
 
     from spanishgas.model.train import TrainingData, TrainReport
@@ -269,7 +271,7 @@ def promote(settings: Settings, rows: GateRows, floor: float | None = None, reas
     champ, not_comparable = None, None
     if champion_version and champion_version != challenger.version:
         champion_model = load_version(settings, CHAMPION).model
-        retired = [f for f in champion_model.features if f not in rows.test.columns]
+        retired = retired_features(champion_model, rows.test.columns)
         if retired:
             # A feature was retired since the champion was trained (ADR 0012): it cannot be scored on
             # today's rows, so the comparison the gate asks for is impossible, and the gate says so.
@@ -277,7 +279,7 @@ def promote(settings: Settings, rows: GateRows, floor: float | None = None, reas
                 f"champion v{champion_version} needs features the feature store no longer serves "
                 f"({', '.join(retired)}): it cannot be scored on these rows, so the challenger is judged on "
                 "the baseline and the floor only"
-                + ("" if reason else "; that takes the operator's word: pass --reason to promote on them")
+                + ("" if reason else "; that takes the operator's word: pass --reason to promote on those alone")
             )
         else:
             champ = score_on(champion_model, rows.test)
@@ -348,6 +350,12 @@ class RollbackError(RuntimeError):
 
 class RetiredFeatures(RuntimeError):
     """A registered model needs features the pipeline no longer builds (retrain and promote)."""
+
+
+def retired_features(model: ChurnModel, columns: Iterable[str]) -> list[str]:
+    """The model's features missing from ``columns`` (retired since the model was trained)."""
+    available = set(columns)
+    return [f for f in model.features if f not in available]
 
 
 def _history(client: MlflowClient, name: str) -> list[str]:

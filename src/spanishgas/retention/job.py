@@ -109,17 +109,18 @@ class ScoreResult:
 
 def run_score(settings: Settings, budget_eur: float | None = None) -> ScoreResult:
     """Score every active customer with the champion and publish the table."""
-    from spanishgas.model.registry import RetiredFeatures, load_version
+    from spanishgas.model.registry import RetiredFeatures, load_version, retired_features
     from spanishgas.retention.offers import load_policy
     from spanishgas.retention.scoring import recommend, score, score_table, segment
 
     champion = load_version(settings, "champion")
     gold_run, frame = latest_candidates(settings)
-    retired = [f for f in champion.model.features if f not in frame.columns]
+    retired = retired_features(champion.model, frame.columns)
     if retired:
         raise RetiredFeatures(
             f"champion v{champion.version} needs features gold no longer builds ({', '.join(retired)}): "
-            "train a model on the current features and promote it (`spanishgas train`, `spanishgas promote`)"
+            "train a model on the current features and promote it (`spanishgas train`, then `spanishgas promote "
+            '--reason "..."`: the gate cannot compare with this champion)'
         )
     segments = load_segments(settings)
     policy = load_policy()
