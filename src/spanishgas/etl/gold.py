@@ -225,17 +225,10 @@ def behaviour_and_sentiment_features(grid: DataFrame, interactions: DataFrame) -
     )
 
 
-# Recency features of a customer without such a contact in the 365 days: "longer ago than we look".
-BEHAVIOUR_DEFAULTS: dict[str, float] = {
-    name: NO_CONTACT_DAYS
-    for name in (
-        "days_since_last_contact",
-        "days_since_last_complaint",
-        "days_since_last_cancellation_intent",
-        "days_since_last_negative_contact",
-        "days_since_last_positive_contact",
-    )
-}
+def behaviour_defaults() -> dict[str, float]:
+    """Fill values for a customer without such a contact in the lookback: each recency feature
+    (``days_since_last_*`` in the registry) reads "longer ago than we look"."""
+    return {name: NO_CONTACT_DAYS for name in feature_names() if name.startswith("days_since_last_")}
 
 
 def assemble_features(lifecycle: DataFrame, market: DataFrame, behaviour: DataFrame) -> DataFrame:
@@ -245,13 +238,12 @@ def assemble_features(lifecycle: DataFrame, market: DataFrame, behaviour: DataFr
     df = lifecycle.join(market, ["customer_id", "as_of_date"], "left").join(
         behaviour, ["customer_id", "as_of_date"], "left"
     )
+    recency = behaviour_defaults()
     zero_filled = [
-        n
-        for n in feature_names(("market", "risk", "behaviour", "sentiment"))
-        if n not in BEHAVIOUR_DEFAULTS and n in df.columns
+        n for n in feature_names(("market", "risk", "behaviour", "sentiment")) if n not in recency and n in df.columns
     ]
     fills: dict[str, float] = {n: 0.0 for n in zero_filled}
-    fills.update(BEHAVIOUR_DEFAULTS)
+    fills.update(recency)
     fills["is_dual_fuel"] = 0
     df = df.fillna(fills)
     near = F.col("renewal_bucket_0_3m") == 1
