@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Make Postgres and Redis reachable on loopback for the integration tests.
-#   scripts/services.sh up|down|status
+# Make Postgres and Redis reachable on loopback for the integration tests, and install the programs the
+# tests start themselves (Debian packages, when missing and running as root).
+#   scripts/services.sh up|down|status|tools
 # Order of preference for `up`: services already answering; `docker compose` when a Docker engine
 # answers; locally installed binaries (installed with apt-get when running as root on Debian);
 # otherwise fail and say exactly what to install.
@@ -59,7 +60,25 @@ start_redis_local() {
   return 1
 }
 
+# Programs the tests start on free loopback ports themselves: command -> Debian package.
+TOOLS=(prometheus-pushgateway:prometheus-pushgateway)
+
+tools() {
+  local missing=() entry
+  for entry in "${TOOLS[@]}"; do
+    command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if is_debian_root; then
+    echo "services: installing ${missing[*]} with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null && return 0
+  fi
+  echo "services: the tests need ${missing[*]} (Debian: apt-get install ${missing[*]}); they fail without them" >&2
+  return 1
+}
+
 up() {
+  tools || return 1
   local missing=()
   pg_up || missing+=(postgres)
   redis_up || missing+=(redis)
@@ -94,5 +113,6 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  tools) tools ;;
+  *) echo "usage: $0 up|down|status|tools" >&2; exit 2 ;;
 esac

@@ -134,3 +134,59 @@ def model_lake(spark, tmp_path_factory):  # type: ignore[no-untyped-def]
     load_offline(settings)
     apply(settings, get_store(settings))
     return settings
+
+
+def require_program(name: str) -> str:
+    """The path of a program the tests start themselves; skips locally and fails in CI when it is missing
+    (``scripts/services.sh tools`` installs it)."""
+    import shutil
+
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not installed (run `bash scripts/services.sh tools`)"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (loopback)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_http(url: str, seconds: float = 20.0) -> None:
+    """Wait until ``url`` answers 200, or fail."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"{url} did not answer within {seconds} s")
+
+
+@pytest.fixture(scope="session")
+def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Prometheus Pushgateway on a free loopback port; yields its URL."""
+    import subprocess
+
+    binary = require_program("prometheus-pushgateway")
+    port = free_port()
+    log = (tmp_path_factory.mktemp("pushgateway") / "pushgateway.log").open("w")
+    process = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/-/ready")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()

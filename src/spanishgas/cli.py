@@ -402,13 +402,13 @@ def segment_cmd() -> None:
     typer.echo(json.dumps(outcome, indent=2, default=str))
 
 
-def _score(budget: float | None) -> None:
+def _score(budget: float | None, as_of: str | None = None) -> None:
     from spanishgas.retention.job import run_score
     from spanishgas.retention.offers import GuardrailViolation
     from spanishgas.settings import get_settings
 
     try:
-        result = run_score(get_settings(), budget)
+        result = run_score(get_settings(), budget, _parse_date(as_of))
     except (*_model_errors(), GuardrailViolation) as exc:
         hint = ""
         if type(exc).__name__ == "MlflowException":
@@ -426,18 +426,67 @@ def _score(budget: float | None) -> None:
     typer.echo(json.dumps(out, indent=2, default=str))
 
 
+AsOfOption = Annotated[
+    str | None,
+    typer.Option("--as-of", help="score an earlier gold snapshot, YYYY-MM-01 (a backfill; default: the latest)"),
+]
+
+
 @app.command("score")
-def score_cmd() -> None:
+def score_cmd(as_of: AsOfOption = None) -> None:
     """Score, explain, segment every active customer with the champion; actions from the rules policy."""
-    _score(None)
+    _score(None, as_of)
 
 
 @app.command("recommend")
 def recommend_cmd(
     budget: Annotated[float, typer.Option(min=0, help="retention budget in euros for this plan")] = 50_000.0,
+    as_of: AsOfOption = None,
 ) -> None:
     """Score every active customer and choose offers within a budget (expected-value optimizer)."""
-    _score(budget)
+    _score(budget, as_of)
+
+
+@app.command("monitor")
+def monitor_cmd(
+    push: Annotated[bool, typer.Option(help="push the metrics to the Pushgateway when one is configured")] = True,
+    reference_for: Annotated[
+        str | None,
+        typer.Option(help="build the reference profile of this model version from its training set, then stop"),
+    ] = None,
+) -> None:
+    """Measure drift, matured-cohort performance, data quality and the plans; decide whether to retrain.
+
+    The decision is printed and stored (lake, database, metrics); the exit code does not encode it: 0 means
+    the monitor ran, whatever it found."""
+    from spanishgas.monitoring.job import run_monitor
+    from spanishgas.monitoring.reference import ReferenceMissing, rebuild_reference
+    from spanishgas.settings import get_settings
+
+    settings = get_settings()
+    try:
+        if reference_for:
+            profile = rebuild_reference(settings, reference_for)
+            typer.echo(
+                json.dumps(
+                    {
+                        "model_version": reference_for,
+                        "run_id": profile.run_id,
+                        "watched": len(profile.watched),
+                        "slices": sorted(profile.slices),
+                    },
+                    indent=2,
+                )
+            )
+            return
+        result = run_monitor(settings, push=push)
+    except (*_model_errors(), ReferenceMissing) as exc:
+        hint = " (monitoring needs a `champion`: `spanishgas train`, then `promote`)" if "alias" in str(exc) else ""
+        console.print(f"[red]monitor failed, nothing published:[/red] {exc}{hint}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    if result.push.startswith("not pushed") and settings.monitoring.pushgateway_url:
+        console.print(f"[yellow]warning:[/yellow] {result.push}", soft_wrap=True)
+    typer.echo(json.dumps(result.summary(), indent=2, default=str))
 
 
 @app.command("serve")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from spanishgas.lake import LakeError, PublishedRuns
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pyarrow as pa
     from pyarrow import fs as pafs
 
@@ -75,10 +76,53 @@ class LakeReader(PublishedRuns):
         except FileNotFoundError as exc:
             raise LakeError(f"{layer} run {run_id} is not published (no {marker})") from exc
 
-    def read_table(self, layer: str, run_id: str, table: str, columns: list[str] | None = None) -> pa.Table:
-        """One published table as an Arrow table."""
+    def run_ids(self, layer: str) -> list[str]:
+        """Every run of a layer that wrote a folder, published or not, oldest first."""
+        from pyarrow import fs as pafs
+
+        infos = self.fs.get_file_info(pafs.FileSelector(self.path(layer, "runs"), allow_not_found=True))
+        return sorted(Path(i.path).name for i in infos if i.type == pafs.FileType.Directory)
+
+    def run_manifest(self, layer: str, run_id: str) -> dict[str, Any] | None:
+        """What a run recorded in its folder (failed runs too), or None when it recorded nothing."""
+        try:
+            with self.fs.open_input_stream(self.path(layer, "runs", run_id, "_manifest.json")) as stream:
+                return json.loads(stream.read().decode("utf-8"))
+        except FileNotFoundError:
+            return None
+
+    def read_table(
+        self, layer: str, run_id: str, table: str, columns: list[str] | None = None, filter: Any = None
+    ) -> pa.Table:
+        """One published table as an Arrow table (``filter``: an Arrow dataset expression on its rows)."""
         import pyarrow.dataset as ds
 
         self.manifest(layer, run_id)
         dataset = ds.dataset(self.path(layer, "runs", run_id, table), format="parquet", filesystem=self.fs)
-        return dataset.to_table(columns=columns)
+        return dataset.to_table(columns=columns, filter=filter)
+
+    def column_names(self, layer: str, run_id: str, table: str) -> list[str]:
+        """The columns of a run's table, read from its Parquet footers only."""
+        import pyarrow.dataset as ds
+
+        return ds.dataset(self.path(layer, "runs", run_id, table), format="parquet", filesystem=self.fs).schema.names
+
+    def publish_tables(self, layer: str, run_id: str, tables: dict[str, pd.DataFrame], manifest: dict[str, Any]) -> str:
+        """Write a run's tables as ``runs/<run_id>/<name>.parquet``, then its publication marker (readers
+        only see published runs, so a run that fails half-way publishes nothing). Returns the run folder."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        folder = self.path(layer, "runs", run_id)
+        self.fs.create_dir(folder, recursive=True)
+        for name, frame in tables.items():
+            pq.write_table(
+                pa.Table.from_pandas(frame, preserve_index=False), f"{folder}/{name}.parquet", filesystem=self.fs
+            )
+        text = json.dumps(manifest, indent=2, default=str).encode()
+        with self.fs.open_output_stream(f"{folder}/_manifest.json") as out:
+            out.write(text)
+        self.fs.create_dir(self.path(layer, "_published"), recursive=True)
+        with self.fs.open_output_stream(self.path(layer, "_published", f"{run_id}.json")) as out:
+            out.write(text)
+        return folder

@@ -154,6 +154,54 @@ class ModelSettings(BaseModel):
     risk_tiers: dict[str, float] = Field(default_factory=lambda: {"medium": 0.05, "high": 0.12, "critical": 0.25})
 
 
+class RetentionSettings(BaseModel):
+    """Retention plans: what the batch plan keeps aside to measure what offers really do."""
+
+    # A random share of the customers a plan selects is not contacted, so realized uplift can be measured
+    # against them once the plan's labels mature (docs/monitoring.md).
+    holdout_share: float = Field(default=0.10, ge=0.0, lt=1.0, description="share of selected customers not contacted")
+
+
+class MonitoringSettings(BaseModel):
+    """Drift, decay and the retraining decision (docs/monitoring.md). Per-feature overrides of the
+    thresholds live in a YAML file (``thresholds_file``)."""
+
+    psi_warn: float = 0.10
+    psi_alert: float = 0.25
+    ks_warn: float = 0.15
+    ks_alert: float = 0.30
+    js_warn: float = 0.10
+    js_alert: float = 0.20
+    level_warn: float = Field(default=0.10, description="relative move of a level's median")
+    level_alert: float = 0.25
+    spread_warn: float = Field(default=0.05, description="change of a level's interquartile range over its median")
+    spread_alert: float = 0.10
+    significance: float = Field(default=0.001, description="an effect size counts only below this p-value")
+    missing_warn: float = Field(default=0.05, description="absolute change in a feature's missing share")
+    missing_alert: float = 0.10
+    # The call center sizes its retention work on the expected churners: a quarter more (or fewer) than
+    # in the model's test period means the plan no longer holds.
+    expected_rate_warn: float = Field(default=0.10, description="relative change of the mean churn probability")
+    expected_rate_alert: float = 0.25
+    thresholds_file: Path | None = Field(default=None, description="YAML of per-feature threshold overrides")
+    # Fewer rows than this in a slice give no verdict (the significance gate handles small slices above it).
+    min_rows: int = 30
+    intake_months: int = Field(default=3, ge=1, description="the intake slice: customers who joined this recently")
+    reference_sample_rows: int = Field(default=3_000, description="rows kept per calendar month for KS")
+    # Delayed-label performance: a matured cohort has decayed when either rule breaks.
+    decay_pr_auc_drop: float = Field(default=0.20, description="relative PR-AUC drop against the test period")
+    decay_ece_rise: float = Field(default=0.05, description="absolute ECE rise against the test period")
+    min_cohort_churners: int = Field(default=10, description="fewer churners in a cohort give no verdict")
+    retrain_after_days: int = Field(default=35, description="model age (since registration) that asks for a retrain")
+    drift_importance_share: float = Field(
+        default=0.20, description="retrain when alert-level features carry this share of the model's importance"
+    )
+    quarantine_share_alert: float = 0.01
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL of the monitoring tables")
+    pushgateway_url: str | None = Field(default=None, description="Pushgateway for the metrics; empty: no push")
+    push_timeout_s: float = 5.0
+
+
 class Settings(BaseSettings):
     """Every setting of the platform; build it with :func:`get_settings`."""
 
@@ -187,6 +235,8 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     feast: FeastSettings = Field(default_factory=FeastSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     @model_validator(mode="after")
     def _fill_from_profile(self) -> Settings:
@@ -202,10 +252,13 @@ class Settings(BaseSettings):
             self.lake_uri = self.lake_uri or str(root / "lake")
             self.mlflow_tracking_uri = self.mlflow_tracking_uri or f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"
             self.optuna_storage = self.optuna_storage or f"sqlite:///{root / 'optuna.db'}"
+            self.monitoring.database_url = self.monitoring.database_url or f"sqlite:///{root / 'monitoring.db'}"
         else:
             self.lake_uri = self.lake_uri or f"s3a://{self.s3.bucket}/lake"
             self.mlflow_tracking_uri = self.mlflow_tracking_uri or "http://127.0.0.1:5000"
             self.optuna_storage = self.optuna_storage or self.postgres.sqlalchemy_url("optuna")
+            self.monitoring.database_url = self.monitoring.database_url or self.postgres.sqlalchemy_url()
+            self.monitoring.pushgateway_url = self.monitoring.pushgateway_url or "http://127.0.0.1:9091"
         self.mlflow_registry_uri = self.mlflow_registry_uri or self.mlflow_tracking_uri
         return self
 
@@ -215,6 +268,7 @@ class Settings(BaseSettings):
         derived = {"raw_dir", "truth_dir", "lake_uri", "mlflow_tracking_uri", "mlflow_registry_uri", "optuna_storage"}
         values = self.model_dump(exclude=derived)
         values["feast"]["local_dir"] = None
+        values["monitoring"]["database_url"] = None
         values.update(data_root=data_root, **updates)
         return type(self).model_validate(values)
 
@@ -236,6 +290,8 @@ class Settings(BaseSettings):
             "postgres": f"{self.postgres.host}:{self.postgres.port}/{self.postgres.database}",
             "redis": f"{self.redis.host}:{self.redis.port}/{self.redis.db}",
             "s3.endpoint_url": self.s3.endpoint_url,
+            "monitoring.database_url": _hide_password(str(self.monitoring.database_url)),
+            "monitoring.pushgateway_url": self.monitoring.pushgateway_url or "(no push)",
         }
 
 

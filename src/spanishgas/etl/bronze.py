@@ -212,6 +212,19 @@ def find_raw_files(raw_dir: Path) -> list[RawFile]:
     return found
 
 
+def delivered_columns(raw: RawFile) -> dict[str, list[str]]:
+    """The header a CSV file came with, its extra columns (ignored) and its absent optional columns, for
+    the manifest (monitoring reports schema changes from them); nothing for JSON files."""
+    if not raw.header:
+        return {}
+    names = raw.contract.column_names
+    return {
+        "columns": list(raw.header),
+        "columns_ignored": [h for h in raw.header if h not in names],
+        "columns_absent": [c for c in names if c not in raw.header],
+    }
+
+
 def check_header(raw: RawFile, rows_counted: bool = True) -> None:
     """Fail when a file is empty or lacks a contracted column (a renamed column shows as both)."""
     if raw.size == 0:
@@ -526,6 +539,7 @@ def ingest(
                 "sha256": f.sha256,
                 "bytes": f.size,
                 "schema": {c.name: c.type.value for c in f.contract.columns},
+                **delivered_columns(f),
                 "seconds": seconds,
                 "reader": "arrow blocks" if bulk else "spark",
                 "status": "ok" if reconciled else uncovered.get(f.path.name, "row count mismatch"),

@@ -273,6 +273,7 @@ def train(
 ) -> TrainReport:
     """Train one experiment's model, log it to MLflow and, when ``register``, make it the challenger."""
     from spanishgas.model.registry import log_training_run
+    from spanishgas.monitoring.reference import record_reference
 
     experiment = experiment or settings.model.experiment
     data = data or load_training_data(settings, experiment)
@@ -285,6 +286,8 @@ def train(
         baselines = {k: v for k, v in scores.items() if k != "churn model"}
         plots = save_plots(model, test, scores["churn model"], baselines, Path(tmp) / "plots")
         run_id, version = log_training_run(settings, model, report, data, test, plots, register=register)
+    # Drift is measured against the served model's own training rows (docs/monitoring.md).
+    record_reference(settings, model, data.frame, split, version, run_id)
     report.mlflow_run_id, report.model_version = run_id, version
     return report
 

@@ -4,16 +4,17 @@ active customer, and publish the table (lake Parquet; also Postgres in the stack
 from __future__ import annotations
 
 import io
-import json
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import mlflow
 import mlflow.pyfunc
 import pandas as pd
 
+from spanishgas.lake import LakeError
+from spanishgas.retention.scoring import holdout_mask
 from spanishgas.retention.segments import SegmentModel, fit_segments
 
 if TYPE_CHECKING:
@@ -44,6 +45,23 @@ def latest_candidates(settings: Settings) -> tuple[str, pd.DataFrame]:
     lake = LakeReader.from_settings(settings)
     run_id = lake.latest_run("gold")
     return run_id, lake.read_table("gold", run_id, "recommendation_candidates").to_pandas()
+
+
+def candidates_at(settings: Settings, as_of: date) -> tuple[str, pd.DataFrame]:
+    """Every customer supplied on an earlier as-of date of the latest gold run, with the value fields
+    offers need (as gold adds them to the latest snapshot): what a scoring run on that date saw."""
+    import pyarrow.dataset as ds
+
+    from spanishgas.lake_reader import LakeReader
+    from spanishgas.retention.scoring import with_value_fields
+
+    lake = LakeReader.from_settings(settings)
+    run_id = lake.latest_run("gold")
+    rows = lake.read_table("gold", run_id, "customer_features_asof", filter=ds.field("as_of_date") == as_of)
+    if rows.num_rows == 0:
+        dates = lake.manifest("gold", run_id).get("as_of_dates", [])
+        raise LakeError(f"gold run {run_id} has no customers on {as_of}; its as-of dates: {', '.join(dates)}")
+    return run_id, with_value_fields(rows.to_pandas())
 
 
 def run_segment(settings: Settings) -> dict[str, Any]:
@@ -107,14 +125,16 @@ class ScoreResult:
     table: pd.DataFrame
 
 
-def run_score(settings: Settings, budget_eur: float | None = None) -> ScoreResult:
-    """Score every active customer with the champion and publish the table."""
+def run_score(settings: Settings, budget_eur: float | None = None, as_of: date | None = None) -> ScoreResult:
+    """Score every active customer with the champion and publish the table; with ``as_of``, the customers
+    of that earlier snapshot instead of the latest (a backfill: monitoring judges such runs once their
+    labels mature)."""
     from spanishgas.model.registry import RetiredFeatures, load_version, retired_features
     from spanishgas.retention.offers import load_policy
     from spanishgas.retention.scoring import recommend, score, score_table, segment
 
     champion = load_version(settings, "champion")
-    gold_run, frame = latest_candidates(settings)
+    gold_run, frame = latest_candidates(settings) if as_of is None else candidates_at(settings, as_of)
     retired = retired_features(champion.model, frame.columns)
     if retired:
         raise RetiredFeatures(
@@ -137,27 +157,14 @@ def run_score(settings: Settings, budget_eur: float | None = None) -> ScoreResul
         "run_id": run_id,
     }
     table = score_table(recommendations, meta)
-    path = _publish(settings, run_id, table, {**meta, "summary": summary, "rows": len(table)})
-    pg_table = _to_postgres(settings, table) if settings.profile == "stack" else None
-    return ScoreResult(run_id, len(table), summary, round(seconds, 2), path, pg_table, table)
-
-
-def _publish(settings: Settings, run_id: str, table: pd.DataFrame, manifest: dict[str, Any]) -> str:
-    """Write the run's Parquet, then its publication marker (readers only see published runs)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    table["in_holdout"] = holdout_mask(table["customer_id"], table["action"], settings.retention.holdout_share, run_id)
     from spanishgas.lake_reader import LakeReader
 
-    lake = LakeReader.from_settings(settings)
-    folder = lake.path(SCORES_LAYER, "runs", run_id)
-    lake.fs.create_dir(folder, recursive=True)
+    manifest = {**meta, "summary": summary, "rows": len(table), "holdout_share": settings.retention.holdout_share}
+    folder = LakeReader.from_settings(settings).publish_tables(SCORES_LAYER, run_id, {SCORES_TABLE: table}, manifest)
     path = f"{folder}/{SCORES_TABLE}.parquet"
-    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), path, filesystem=lake.fs)
-    lake.fs.create_dir(lake.path(SCORES_LAYER, "_published"), recursive=True)
-    with lake.fs.open_output_stream(lake.path(SCORES_LAYER, "_published", f"{run_id}.json")) as out:
-        out.write(json.dumps(manifest, indent=2, default=str).encode())
-    return path
+    pg_table = _to_postgres(settings, table) if settings.profile == "stack" else None
+    return ScoreResult(run_id, len(table), summary, round(seconds, 2), path, pg_table, table)
 
 
 def _to_postgres(settings: Settings, table: pd.DataFrame) -> str:

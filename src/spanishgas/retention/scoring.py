@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,19 @@ def with_value_fields(frame: pd.DataFrame) -> pd.DataFrame:
     """Add the value fields offers need to a frame of online features, as gold adds them to candidates."""
     out = frame.copy()
     out["expected_monthly_margin_eur"] = out[EXPECTED_MARGIN_SOURCE].astype("float64")
+    out["expected_annual_margin_eur"] = out["expected_monthly_margin_eur"] * 12
     return out
+
+
+def holdout_mask(customer_ids: Any, actions: Any, share: float, key: str) -> np.ndarray:
+    """Which customers with an offer the plan keeps aside, not contacted: a random ``share`` of them,
+    drawn from ``key`` (the scoring run), so realized uplift can be measured against them later."""
+    offered = np.asarray(actions, dtype=object) != "no_offer"
+    if share <= 0:
+        return np.zeros(len(offered), dtype=bool)
+    seed = int(hashlib.sha256(key.encode()).hexdigest()[:16], 16)
+    draws = np.random.default_rng(seed).random(len(offered))
+    return offered & (draws < share)
 
 
 def score(model: ChurnModel, frame: pd.DataFrame, top_reasons: int = 3) -> pd.DataFrame:
