@@ -26,7 +26,9 @@ from spanishgas.settings import get_settings
 from datetime import UTC, datetime
 settings = get_settings()
 t = time.perf_counter(); inputs = read_inputs(settings); read_s = time.perf_counter() - t
-t = time.perf_counter(); tables, decision = measure(settings, inputs, datetime.now(UTC)); measure_s = time.perf_counter() - t
+t = time.perf_counter()
+tables, decision = measure(settings, inputs, datetime.now(UTC))
+measure_s = time.perf_counter() - t
 print(json.dumps({"read_s": read_s, "measure_s": measure_s, "customers": len(inputs.snapshot),
                   "cohorts": len(tables["performance"]), "watched_rows": len(tables["feature_drift"]),
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

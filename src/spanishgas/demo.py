@@ -25,7 +25,7 @@ def run_demo(customers: int, workdir: Path, console: Console, settings: Settings
     base = settings or get_settings()
     settings = base.rooted_at(workdir, profile="local")
     raw, truth = workdir / "raw", workdir / "truth"
-    console.rule("1/7 generate a synthetic delivery (2024)")
+    console.rule("1/8 generate a synthetic delivery (2024)")
     cfg = GeneratorConfig(
         customers=customers, start=date(2024, 1, 1), end=date(2024, 12, 31), out_dir=raw, truth_dir=truth
     )
@@ -34,7 +34,7 @@ def run_demo(customers: int, workdir: Path, console: Console, settings: Settings
         f"wrote {len(report.files)} raw files for {report.customers_delivered:,} customers ({report.seconds} s)"
     )
     spark = get_spark("spanishgas-demo", settings)
-    stages = (("2/7 bronze", run_bronze, {"raw_dir": raw}), ("3/7 silver", run_silver, {}), ("4/7 gold", run_gold, {}))
+    stages = (("2/8 bronze", run_bronze, {"raw_dir": raw}), ("3/8 silver", run_silver, {}), ("4/8 gold", run_gold, {}))
     manifests = {}
     for title, stage, kwargs in stages:
         console.rule(title)
@@ -42,21 +42,23 @@ def run_demo(customers: int, workdir: Path, console: Console, settings: Settings
         manifest = stage(settings, spark=spark, **kwargs)  # type: ignore[operator]
         manifests[title] = manifest
         console.print(f"published {manifest['run_id']} ({time.perf_counter() - t:.1f} s)")
-    gold = manifests["4/7 gold"]
+    gold = manifests["4/8 gold"]
     console.print(
         f"training set: {gold['rows']['churn_training_dataset']:,} rows; "
         f"offer candidates: {gold['rows']['recommendation_candidates']:,}"
     )
-    console.rule("5/7 feature store (Feast, local: Parquet offline store, SQLite online store)")
+    console.rule("5/8 feature store (Feast, local: Parquet offline store, SQLite online store)")
     features = run_feature_store(settings)
     console.print(
         f"loaded {features['offline_rows']:,} feature rows; materialized {features['views']} views; "
         f"training set {features['training_rows']:,} rows, {features['positives']:,} churners"
     )
-    console.rule("6/7 churn model (Optuna + XGBoost, MLflow registry on SQLite)")
+    console.rule("6/8 churn model (Optuna + XGBoost, MLflow registry on SQLite)")
     model = run_model(settings, console)
-    console.rule("7/7 segments, scores, reason codes and a retention plan (budget 5,000 EUR)")
+    console.rule("7/8 segments, scores, reason codes and a retention plan (budget 5,000 EUR)")
     scores_path = run_retention(settings, console)
+    console.rule("8/8 monitoring: drift against the champion's training set, and the retraining decision")
+    monitoring = run_monitoring(settings, console)
     outputs = {
         "raw files": raw,
         "ground truth": truth,
@@ -65,6 +67,7 @@ def run_demo(customers: int, workdir: Path, console: Console, settings: Settings
         "mlflow": Path(str(settings.mlflow_tracking_uri).removeprefix("sqlite:///")),
         "model card": Path(model["model_card"]),
         "scores": Path(scores_path),
+        "monitoring": Path(monitoring),
         "data docs": Path(settings.gx_root) / "uncommitted" / "data_docs" / "local_site" / "index.html",
     }
     console.rule(f"demo finished in {time.perf_counter() - t0:.1f} s")
@@ -139,6 +142,28 @@ def run_retention(settings: Settings, console: Console) -> str:
         f"{plan['expected_value_eur']:,.0f} EUR (rules only: {rules['expected_value_eur']:,.0f} EUR)"
     )
     show_agent_view(settings, result.table, console)
+    return result.lake_path
+
+
+def run_monitoring(settings: Settings, console: Console) -> str:
+    """Monitor the latest snapshot (nothing pushed: no Pushgateway locally) and say what was found."""
+    from spanishgas.monitoring.job import run_monitor
+
+    result = run_monitor(settings, push=False)
+    summary = result.summary()
+    drift = result.tables["feature_drift"]
+    prediction = summary["prediction_drift"]
+    console.print(
+        f"{drift['feature'].nunique()} watched features on {result.snapshot_date}: "
+        f"{len(summary['features_warn'])} warn, {len(summary['features_alert'])} alert; churn score PSI "
+        f"{prediction['psi']:.3f}, expected churn rate moved {prediction['expected_rate_change']:.0%} "
+        f"({prediction['level']})",
+        soft_wrap=True,
+    )
+    decision = result.decision
+    console.print(
+        ("retrain: " if decision.retrain else "no retrain: ") + "; ".join(decision.explanations), soft_wrap=True
+    )
     return result.lake_path
 
 

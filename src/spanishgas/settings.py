@@ -191,6 +191,7 @@ class MonitoringSettings(BaseModel):
     # Delayed-label performance: a matured cohort has decayed when either rule breaks.
     decay_pr_auc_drop: float = Field(default=0.20, description="relative PR-AUC drop against the test period")
     decay_ece_rise: float = Field(default=0.05, description="absolute ECE rise against the test period")
+    decay_z: float = Field(default=2.0, description="a PR-AUC drop counts beyond this many standard errors")
     min_cohort_churners: int = Field(default=10, description="fewer churners in a cohort give no verdict")
     retrain_after_days: int = Field(default=35, description="model age (since registration) that asks for a retrain")
     drift_importance_share: float = Field(

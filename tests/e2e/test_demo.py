@@ -29,4 +29,6 @@ def test_demo_publishes_every_layer(spark, tmp_path: Path) -> None:  # type: ign
     assert "champion: version" in text or "champion assigned without the gate" in text
     assert outputs["scores"].is_file()  # every step ran, the last one included
     assert "agent view of C" in text and "spanishgas serve" in text  # the API's service answered
+    assert "watched features on 2025-01-01" in text and "retrain" in text  # the monitor ran and decided
+    assert (outputs["monitoring"] / "feature_drift.parquet").is_file()
     assert "demo finished" in text and str(outputs["lake"].resolve()) in text

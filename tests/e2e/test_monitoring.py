@@ -24,7 +24,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.slow]
 CUSTOMERS = 1_200
 START, END = date(2023, 1, 1), date(2024, 12, 31)
 SCENARIO_START = date(2025, 1, 1)
-PRICE_FEATURES = {"price_tier1_last", "province_elec_cost_last", "price_trend_3m", "price_increase_3m"}
+# what the shock moves at once: the last price against the months before it
+PRICE_FEATURES = {"price_trend_3m", "price_increase_3m", "price_volatility_6m", "price_tier1_last"}
 BUDGET = 3_000.0
 
 
@@ -70,7 +71,8 @@ def monitored(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         profile="local",
         data_root=root,
         gx_root=root / "great_expectations",
-        monitoring=MonitoringSettings(intake_months=4),
+        # ~25 churners a monthly cohort here (500 at full scale): judged from 20
+        monitoring=MonitoringSettings(intake_months=4, min_cohort_churners=20),
     )
     _etl(settings, raw, spark)
     load_offline(settings)
@@ -127,7 +129,8 @@ def test_a_price_shock_raises_alert_level_drift_on_prices_and_the_score(
     assert run.snapshot_date == date(2025, 2, 1)
     alerted = _alerts(run)
     assert PRICE_FEATURES & alerted, alerted
-    assert alerted <= PRICE_FEATURES | {"price_vs_cost_last", "price_vs_segment_last", "price_increases_12m"}, alerted
+    # and nothing but prices: a one-month shock leaves consumption, contacts and contracts where they were
+    assert all("price" in name for name in alerted), alerted
     prediction = run.tables["prediction_drift"].iloc[0]
     assert prediction["level"] == "alert", prediction.to_dict()
     assert prediction["expected_churn_rate"] > prediction["reference_churn_rate"]

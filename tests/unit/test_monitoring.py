@@ -204,3 +204,17 @@ def test_relative_spread_by_hand() -> None:
     x = np.array([1.0, 2.0, 3.0, 4.0, 5.0, np.nan])
     assert stats.relative_spread(x) == pytest.approx((4.0 - 2.0) / 3.0)
     assert stats.relative_spread(np.array([np.nan])) == 0.0 and stats.relative_spread(np.array([-1.0, 0.0, 1.0])) == 0.0
+
+
+def test_a_pr_auc_drop_counts_only_beyond_the_cohorts_noise() -> None:
+    from spanishgas.monitoring.performance import decay
+
+    settings = MonitoringSettings()
+    reference = {"pr_auc": 0.16, "ece": 0.01}
+    few = {"pr_auc": 0.11, "ece": 0.012, "churners": 32}  # -31 %, but two standard errors are 0.11
+    judged, decayed, rules, figures = decay(few, reference, settings)
+    assert judged and not decayed and rules[0].startswith("not significant")
+    many = {**few, "churners": 3_000}
+    assert decay(many, reference, settings)[1] and figures["pr_auc_drop"] == pytest.approx(0.3125)
+    assert decay({**few, "ece": 0.07}, reference, settings)[1]  # the ECE rule alone
+    assert not decay({**few, "churners": 5}, reference, settings)[0]

@@ -33,6 +33,7 @@ COHORT_COLUMNS = [
     "reference_pr_auc",
     "reference_ece",
     "pr_auc_drop",
+    "pr_auc_noise",
     "ece_rise",
     "judged",
     "decayed",
@@ -68,26 +69,40 @@ def cohort_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     }
 
 
+def pr_auc_standard_error(pr_auc: float, churners: int) -> float:
+    """Approximate standard error of a PR-AUC from ``churners`` positives (the binomial approximation
+    sqrt(AP (1 - AP) / positives) that logit intervals for average precision start from)."""
+    return float(np.sqrt(pr_auc * (1 - pr_auc) / churners)) if churners else float("inf")
+
+
 def decay(
     figures: dict[str, float], reference: dict[str, Any], settings: MonitoringSettings
 ) -> tuple[bool, bool, list[str], dict[str, float]]:
-    """Whether a cohort is judged (enough churners), has decayed, which rules it broke, and the figures."""
+    """Whether a cohort is judged (enough churners), has decayed, which rules it broke, and the figures.
+    A PR-AUC drop counts only beyond ``decay_z`` standard errors of the cohort's PR-AUC: a monthly cohort
+    of a small book has a few dozen churners, and its PR-AUC moves by a third from month to month."""
     drop = (reference["pr_auc"] - figures["pr_auc"]) / reference["pr_auc"] if reference["pr_auc"] else 0.0
     rise = figures["ece"] - reference["ece"]
+    noise = settings.decay_z * pr_auc_standard_error(figures["pr_auc"], figures["churners"])
     compared = {
         "reference_pr_auc": reference["pr_auc"],
         "reference_ece": reference["ece"],
         "pr_auc_drop": float(drop),
+        "pr_auc_noise": float(noise),
         "ece_rise": float(rise),
     }
     if figures["churners"] < settings.min_cohort_churners or np.isnan(figures["pr_auc"]):
         return False, False, [f"not judged: fewer than {settings.min_cohort_churners} churners"], compared
     broken = []
     if drop >= settings.decay_pr_auc_drop:
-        broken.append(f"pr_auc_drop>={settings.decay_pr_auc_drop:g}")
+        if reference["pr_auc"] - figures["pr_auc"] > noise:
+            broken.append(f"pr_auc_drop>={settings.decay_pr_auc_drop:g}")
+        else:
+            broken.append(f"not significant: pr_auc_drop>={settings.decay_pr_auc_drop:g} within {noise:.3f}")
     if rise >= settings.decay_ece_rise:
         broken.append(f"ece_rise>={settings.decay_ece_rise:g}")
-    return True, bool(broken), broken, compared
+    decayed = any(not b.startswith("not significant") for b in broken)
+    return True, decayed, broken, compared
 
 
 def cohort_rows(
@@ -113,7 +128,7 @@ def cohort_rows(
     key = {"scoring_run_id": run["run_id"], "model_version": str(run["model_version"]), "snapshot_date": snapshot}
     if profile is None:
         judged, decayed, broken = False, False, [f"not judged: no reference profile for v{key['model_version']}"]
-        compared = {"reference_pr_auc": None, "reference_ece": None, "pr_auc_drop": None, "ece_rise": None}
+        compared = dict.fromkeys(("reference_pr_auc", "reference_ece", "pr_auc_drop", "pr_auc_noise", "ece_rise"))
     else:
         judged, decayed, broken, compared = decay(figures, profile.test, settings)
     cohort = {**key, **figures, **compared, "judged": judged, "decayed": decayed, "rules": ", ".join(broken)}

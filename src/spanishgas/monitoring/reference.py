@@ -153,6 +153,17 @@ def in_intake(frame: pd.DataFrame, intake_months: int) -> np.ndarray:
     return (frame[TENURE].to_numpy(dtype=float, na_value=np.nan) < intake_months).astype(bool)
 
 
+def latest_per_calendar_month(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """For each calendar month the rows hold, the rows of its latest as-of date: the most recent season,
+    and the one whose 12-month windows are fullest (the first months of a delivery have short histories)."""
+    dates = pd.to_datetime(rows["as_of_date"])
+    out = {}
+    for month in sorted(set(dates.dt.strftime("%m"))):
+        latest = dates[dates.dt.strftime("%m") == month].max()
+        out[month] = rows[(dates == latest).to_numpy()]
+    return out
+
+
 def as_of_months(frame: pd.DataFrame) -> np.ndarray:
     """Calendar month ("01".."12") of each row's as-of date."""
     return pd.to_datetime(frame["as_of_date"]).dt.strftime("%m").to_numpy()
@@ -214,9 +225,8 @@ def build_profile(
 
     watched = list(kinds)
     slices = {slice_key(BOOK): profile_of(reference_rows, watched)}
-    months = as_of_months(reference_rows)
-    for month in sorted(set(months)):
-        slices[slice_key(BOOK, month)] = profile_of(reference_rows[months == month], watched)
+    for month, rows in latest_per_calendar_month(reference_rows).items():
+        slices[slice_key(BOOK, month)] = profile_of(rows, watched)
     intake_columns = [n for n in watched if n in static_features() or n in ONE_HOT_GROUPS]
     intake = reference_rows[in_intake(reference_rows, intake_months)]
     slices[slice_key(INTAKE)] = profile_of(intake, intake_columns)
@@ -290,11 +300,12 @@ def test_profile(test_rows: pd.DataFrame, probability: np.ndarray, threshold: fl
 
 
 def reference_sample(rows: pd.DataFrame, features: list[str], per_month: int, seed: int) -> pd.DataFrame:
-    """Up to ``per_month`` reference rows per calendar month (the KS statistic needs values, not bins)."""
-    frame = rows[[*features, "as_of_date"]].copy()
-    frame[MONTH_COLUMN] = as_of_months(frame)
-    parts = [g.sample(min(len(g), per_month), random_state=seed) for _, g in frame.groupby(MONTH_COLUMN)]
-    return pd.concat(parts, ignore_index=True).drop(columns="as_of_date")
+    """Up to ``per_month`` rows of each calendar month's slice (the KS statistic needs values, not bins)."""
+    parts = []
+    for month, part in latest_per_calendar_month(rows).items():
+        picked = part[features].sample(min(len(part), per_month), random_state=seed)
+        parts.append(picked.assign(**{MONTH_COLUMN: month}))
+    return pd.concat(parts, ignore_index=True)
 
 
 def log_reference(settings: Settings, run_id: str, profile: ReferenceProfile, sample: pd.DataFrame) -> None:
