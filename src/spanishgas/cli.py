@@ -402,6 +402,13 @@ def segment_cmd() -> None:
     typer.echo(json.dumps(outcome, indent=2, default=str))
 
 
+def _fail(stage: str, exc: BaseException, registry_hint: str) -> None:
+    """Report a failed publishing stage (with what to run when the registry lacks a model) and exit 1."""
+    hint = f" ({registry_hint})" if type(exc).__name__ == "MlflowException" else ""
+    console.print(f"[red]{stage} failed, nothing published:[/red] {exc}{hint}", soft_wrap=True)
+    raise typer.Exit(1) from exc
+
+
 def _score(budget: float | None, as_of: str | None = None) -> None:
     from spanishgas.retention.job import run_score
     from spanishgas.retention.offers import GuardrailViolation
@@ -410,11 +417,9 @@ def _score(budget: float | None, as_of: str | None = None) -> None:
     try:
         result = run_score(get_settings(), budget, _parse_date(as_of))
     except (*_model_errors(), GuardrailViolation) as exc:
-        hint = ""
-        if type(exc).__name__ == "MlflowException":
-            hint = " (scoring needs a `champion` and a segment model: `spanishgas train`, `promote`, `segment`)"
-        console.print(f"[red]scoring failed, nothing published:[/red] {exc}{hint}", soft_wrap=True)
-        raise typer.Exit(1) from exc
+        _fail(
+            "scoring", exc, "scoring needs a `champion` and a segment model: `spanishgas train`, `promote`, `segment`"
+        )
     out = {
         "run_id": result.run_id,
         "rows": result.rows,
@@ -481,9 +486,7 @@ def monitor_cmd(
             return
         result = run_monitor(settings, push=push)
     except (*_model_errors(), ReferenceMissing) as exc:
-        hint = " (monitoring needs a `champion`: `spanishgas train`, then `promote`)" if "alias" in str(exc) else ""
-        console.print(f"[red]monitor failed, nothing published:[/red] {exc}{hint}", soft_wrap=True)
-        raise typer.Exit(1) from exc
+        _fail("monitor", exc, "monitoring needs a `champion`: `spanishgas train`, then `spanishgas promote`")
     if result.push.startswith("not pushed") and settings.monitoring.pushgateway_url:
         console.print(f"[yellow]warning:[/yellow] {result.push}", soft_wrap=True)
     typer.echo(json.dumps(result.summary(), indent=2, default=str))

@@ -283,7 +283,8 @@ def test_metrics_reach_a_real_pushgateway_and_a_missing_one_is_a_warning(
     )
     assert 'spanishgas_feature_psi{feature="months_to_renewal"' in text
     assert "spanishgas_retrain_recommended" in text and "spanishgas_quarantine_share" in text
-    assert "customer_id" not in text and 'customer="' not in text
+    # bounded labels only: never a customer (a quarantine reason may name the customer_id column)
+    assert 'customer_id="' not in text and 'customer="' not in text
     gone = settings.model_copy(
         update={
             "monitoring": settings.monitoring.model_copy(update={"pushgateway_url": f"http://127.0.0.1:{free_port()}"})
@@ -291,3 +292,89 @@ def test_metrics_reach_a_real_pushgateway_and_a_missing_one_is_a_warning(
     )
     quiet = run_monitor(gone)
     assert quiet.push.startswith("not pushed: the Pushgateway at") and quiet.run_id
+
+
+def test_a_model_without_a_profile_is_refused_clearly_and_its_profile_rebuilt(monitored: dict[str, Any]) -> None:
+    import shutil
+    from urllib.parse import urlparse
+
+    from spanishgas.model.registry import configure
+    from spanishgas.monitoring.job import run_monitor
+    from spanishgas.monitoring.reference import ARTIFACT_DIR, ReferenceMissing, load_reference, rebuild_reference
+
+    settings, report = monitored["settings"], monitored["report"]
+    written, _ = load_reference(settings, report.mlflow_run_id, report.model_version)
+    # a version registered before monitoring existed: its run has no monitoring artifacts
+    artifacts = Path(urlparse(configure(settings).get_run(report.mlflow_run_id).info.artifact_uri).path)
+    shutil.rmtree(artifacts / ARTIFACT_DIR)
+    with pytest.raises(ReferenceMissing, match=f"--reference-for {report.model_version}"):
+        run_monitor(settings, push=False)
+    rebuilt = rebuild_reference(settings, report.model_version)
+    assert json.loads(rebuilt.to_json()) | {"created_at": ""} == json.loads(written.to_json()) | {"created_at": ""}
+    assert run_monitor(settings, push=False).model_version == report.model_version
+
+
+def test_the_cli_prints_the_decision_and_exits_0(monitored: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from spanishgas.cli import app
+    from spanishgas.settings import get_settings
+
+    settings = monitored["settings"]
+    monkeypatch.setenv("SPANISHGAS_DATA_ROOT", str(settings.data_root))
+    monkeypatch.setenv("SPANISHGAS_MONITORING__INTAKE_MONTHS", "4")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["monitor", "--no-push"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
+    assert summary["snapshot_date"] == "2025-01-01" and isinstance(summary["decision"]["retrain"], bool)
+    assert summary["matured_cohorts"] == len(monitored["backfills"]) and summary["push"] == "not pushed (--no-push)"
+
+
+def _admin(dsn: str, statement: str) -> None:
+    """Run a statement that cannot run inside a transaction (CREATE / DROP DATABASE)."""
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+@pytest.mark.integration
+def test_the_stack_profile_appends_the_tables_to_postgres(monitored: dict[str, Any], postgres_dsn: str) -> None:
+    import uuid
+
+    import psycopg2
+
+    from spanishgas.monitoring.job import run_monitor
+
+    settings = monitored["settings"]
+    database = f"spanishgas_monitoring_test_{uuid.uuid4().hex[:8]}"
+    url = settings.postgres.sqlalchemy_url(database)
+    _admin(postgres_dsn, f'CREATE DATABASE "{database}"')
+    on_postgres = settings.model_copy(
+        update={"monitoring": settings.monitoring.model_copy(update={"database_url": url})}
+    )
+    try:
+        first, second = run_monitor(on_postgres, push=False), run_monitor(on_postgres, push=False)
+        with (
+            psycopg2.connect(postgres_dsn.replace("dbname=postgres", f"dbname={database}")) as conn,
+            conn.cursor() as cur,
+        ):
+            cur.execute("SELECT monitoring_run_id, count(*) FROM monitoring_feature_drift GROUP BY 1")
+            counts = dict(cur.fetchall())
+            cur.execute("SELECT retrain FROM monitoring_decision ORDER BY run_at")
+            decisions = [r[0] for r in cur.fetchall()]
+        conn.close()
+        assert counts == {r.run_id: len(r.tables["feature_drift"]) for r in (first, second)}
+        assert decisions == [first.decision.retrain, second.decision.retrain]
+        assert first.database_tables == [f"monitoring_{name}" for name in first.tables]
+    finally:
+        _admin(postgres_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

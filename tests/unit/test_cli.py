@@ -112,3 +112,16 @@ def test_scoring_without_a_champion_says_what_to_run(tmp_path: Path, monkeypatch
 def test_a_negative_budget_is_refused() -> None:
     result = runner.invoke(app, ["recommend", "--budget", "-5"])
     assert result.exit_code == 2
+
+
+def test_monitoring_without_a_champion_says_what_to_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spanishgas.settings import get_settings
+
+    monkeypatch.setenv("SPANISHGAS_DATA_ROOT", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["monitor", "--no-push"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert "monitor failed, nothing published" in result.output and "spanishgas train" in result.output

@@ -218,3 +218,58 @@ def test_a_pr_auc_drop_counts_only_beyond_the_cohorts_noise() -> None:
     assert decay(many, reference, settings)[1] and figures["pr_auc_drop"] == pytest.approx(0.3125)
     assert decay({**few, "ece": 0.07}, reference, settings)[1]  # the ECE rule alone
     assert not decay({**few, "churners": 5}, reference, settings)[0]
+
+
+def _manifest(root: Path, layer: str, run_id: str, manifest: dict, published: bool) -> None:
+    import json
+
+    folder = root / layer / "runs" / run_id
+    folder.mkdir(parents=True)
+    (folder / "_manifest.json").write_text(json.dumps(manifest))
+    if published:
+        (root / layer / "_published").mkdir(parents=True, exist_ok=True)
+        (root / layer / "_published" / f"{run_id}.json").write_text(json.dumps(manifest))
+
+
+def test_data_quality_reads_failed_runs_schema_changes_and_quarantine_shares(tmp_path: Path) -> None:
+    from spanishgas.lake_reader import LakeReader
+    from spanishgas.monitoring.quality import quality_tables
+
+    files = {
+        "customer_contracts.csv": {
+            "table": "customer_contracts",
+            "rows_in": 200,
+            "rows_accepted": 190,
+            "quarantined_by_reason": {"bad date": 6, "unknown region": 4},
+            "columns": ["customer_id", "region"],
+            "columns_ignored": [],
+            "columns_absent": [],
+        }
+    }
+    _manifest(tmp_path, "bronze", "bronze-1", {"status": "published", "files": files, "seconds_total": 3}, True)
+    changed = {
+        "customer_contracts.csv": {
+            **files["customer_contracts.csv"],
+            "columns": ["customer_id", "region", "x"],
+            "columns_ignored": ["x"],
+            "quarantined_by_reason": {},
+        }
+    }
+    failed = {"status": "failed", "files": changed, "gates": {"customer_contracts": {"success": False}}}
+    _manifest(tmp_path, "bronze", "bronze-2", failed, False)
+    silver = {
+        "status": "published",
+        "bronze_run": "bronze-1",
+        "quarantined_by_reason": {"customer_contracts": {"conflicting duplicate": 19}},
+    }
+    _manifest(tmp_path, "silver", "silver-1", silver, True)
+    (tmp_path / "gold" / "runs" / "gold-killed").mkdir(parents=True)  # killed before it wrote its manifest
+    runs, quarantine = quality_tables(LakeReader(str(tmp_path)))
+    by_run = runs.set_index("run_id")
+    assert by_run.loc["bronze-1", "quarantine_share"] == pytest.approx(10 / 200) and by_run.loc["bronze-1", "published"]
+    assert by_run.loc["bronze-2", "status"] == "failed" and by_run.loc["bronze-2", "gate_failures"] == 1
+    assert "extra column x (ignored)" in by_run.loc["bronze-2", "schema_changes"]
+    assert "columns changed since the previous run" in by_run.loc["bronze-2", "schema_changes"]
+    assert by_run.loc["silver-1", "quarantine_share"] == pytest.approx(19 / 190)
+    assert by_run.loc["gold-killed", "status"] == "incomplete" and not by_run.loc["gold-killed", "published"]
+    assert quarantine.groupby("run_id")["rows"].sum().to_dict() == {"bronze-1": 10, "silver-1": 19}

@@ -23,7 +23,7 @@ from spanishgas.monitoring.reference import (
     slice_key,
     watched_values,
 )
-from spanishgas.monitoring.rules import ALERT, OK, WARN, Thresholds, level_rank
+from spanishgas.monitoring.rules import ALERT, OK, Thresholds, judge_checks, level_rank
 
 FEATURE_DRIFT_COLUMNS = [
     "feature",
@@ -213,14 +213,7 @@ def prediction_drift(
     value = stats.psi(np.asarray(score["counts"]), counts)
     mean, reference_mean = float(np.mean(probability)), float(score["mean_probability"])
     change = abs(mean - reference_mean) / reference_mean if reference_mean else 0.0
-    level, broken = OK, []
-    for statistic, observed, (warn, alert) in (("psi", value, psi_bounds), ("expected_rate", change, rate_bounds)):
-        if observed >= alert:
-            level = ALERT
-            broken.append(f"{statistic}>={alert:g}")
-        elif observed >= warn:
-            level = level if level == ALERT else WARN
-            broken.append(f"{statistic}>={warn:g}")
+    level, broken = judge_checks([("psi", value, psi_bounds), ("expected_rate", change, rate_bounds)])
     shares = pd.Series(tiers).value_counts(normalize=True)
     return {
         "rows": len(probability),

@@ -92,11 +92,11 @@ def quality_tables(lake: LakeReader) -> tuple[pd.DataFrame, pd.DataFrame]:
             if layer == "bronze":
                 row, q = bronze_rows(manifest, previous_files)
                 previous_files = manifest.get("files") or previous_files
-                accepted_by_bronze[run_id] = {
-                    f["table"]: int(f.get("rows_accepted", 0))
-                    for f in manifest.get("files", {}).values()
-                    if "table" in f
-                }
+                accepted: dict[str, int] = {}
+                for f in manifest.get("files", {}).values():  # a table may come in several files (years)
+                    if "table" in f:
+                        accepted[f["table"]] = accepted.get(f["table"], 0) + int(f.get("rows_accepted", 0))
+                accepted_by_bronze[run_id] = accepted
             elif layer == "silver":
                 row, q = silver_rows(manifest, accepted_by_bronze.get(manifest.get("bronze_run", ""), {}))
             else:

@@ -331,7 +331,7 @@ def load_reference(settings: Settings, run_id: str, version: str) -> tuple[Refer
     if PROFILE_FILE not in names:
         raise ReferenceMissing(
             f"model version {version} has no reference profile (registered before monitoring existed): build it "
-            f"from its recorded training set with `spanishgas monitor reference --version {version}`"
+            f"from its recorded training set with `spanishgas monitor --reference-for {version}`"
         )
     with tempfile.TemporaryDirectory() as tmp:
         try:

@@ -42,18 +42,24 @@ class Thresholds:
 
     def judge(self, feature: str, values: dict[str, float | None]) -> tuple[str, list[str]]:
         """The level a feature's statistics reach and the rules they broke (``psi>=0.25``)."""
-        level, broken = OK, []
-        for statistic, value in values.items():
-            if value is None or statistic not in self.defaults:
-                continue
-            warn, alert = self.bounds(feature, statistic)
-            if value >= alert:
-                level = ALERT
-                broken.append(f"{statistic}>={alert:g}")
-            elif value >= warn:
-                level = level if level == ALERT else WARN
-                broken.append(f"{statistic}>={warn:g}")
-        return level, broken
+        checks = [(k, v, self.bounds(feature, k)) for k, v in values.items() if k in self.defaults]
+        return judge_checks(checks)
+
+
+def judge_checks(checks: list[tuple[str, float | None, tuple[float, float]]]) -> tuple[str, list[str]]:
+    """The highest level that (statistic, value, (warn, alert)) checks reach, and the rules broken; a
+    missing value breaks nothing."""
+    level, broken = OK, []
+    for statistic, value, (warn, alert) in checks:
+        if value is None:
+            continue
+        if value >= alert:
+            level = ALERT
+            broken.append(f"{statistic}>={alert:g}")
+        elif value >= warn:
+            level = level if level == ALERT else WARN
+            broken.append(f"{statistic}>={warn:g}")
+    return level, broken
 
 
 def load_thresholds(settings: MonitoringSettings) -> Thresholds:
