@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from spanishgas.lake import Lake
 
 DAYS_PER_MONTH = 30.4375
+# The first as-of date is this many months after the first month of data.
+WARMUP_MONTHS = 3
 PRICE_RISE = 1.03
 # Customer attributes that lifecycle features take as they are (from silver ``customers``).
 STATIC_ATTRIBUTES = (
@@ -39,7 +41,7 @@ STATIC_ATTRIBUTES = (
 )
 
 
-def as_of_dates(first_month: date, label_date: date, warmup_months: int = 3) -> list[date]:
+def as_of_dates(first_month: date, label_date: date, warmup_months: int = WARMUP_MONTHS) -> list[date]:
     """Monthly as-of dates: from ``warmup_months`` after the first month of data to the first day after
     the label date's month (the date the latest features describe)."""
     start_index = first_month.year * 12 + first_month.month - 1 + warmup_months
@@ -316,7 +318,12 @@ class GoldResult:
 
 
 def build_gold(
-    spark: SparkSession, lake: Lake, silver_run: str, run_id: str, horizon_days: int = 90, warmup_months: int = 3
+    spark: SparkSession,
+    lake: Lake,
+    silver_run: str,
+    run_id: str,
+    horizon_days: int = 90,
+    warmup_months: int = WARMUP_MONTHS,
 ) -> GoldResult:
     """Read a published silver run and write gold's tables under ``gold/runs/<run_id>``."""
     from pyspark.sql import functions as F

@@ -119,9 +119,9 @@ def read_inputs(settings: Settings) -> MonitorInputs:
         columns = [c for c in SCORE_COLUMNS if c in lake.column_names(SCORES_LAYER, run_id, table)]
         runs.append((manifest, lake.read_table(SCORES_LAYER, run_id, table, columns).to_pandas()))
         version = str(manifest.get("model_version", ""))
-        if version not in profiles:
-            other = client.get_model_version(champion.name, version)
-            profiles[version] = _profile_for(settings, str(other.run_id), version)
+        if version not in profiles:  # a run by another version is judged against that version's own reference
+            other = client.get_model_version(champion.name, version) if version else None
+            profiles[version] = _profile_for(settings, str(other.run_id), version) if other else None
     return MonitorInputs(
         champion=champion,
         registered_at=datetime.fromtimestamp(registered / 1000, UTC),

@@ -153,12 +153,23 @@ def in_intake(frame: pd.DataFrame, intake_months: int) -> np.ndarray:
     return (frame[TENURE].to_numpy(dtype=float, na_value=np.nan) < intake_months).astype(bool)
 
 
+# A snapshot's 12-month windows are full once the delivery has this many months before it.
+FULL_HISTORY_MONTHS = 12
+
+
 def latest_per_calendar_month(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """For each calendar month the rows hold, the rows of its latest as-of date: the most recent season,
-    and the one whose 12-month windows are fullest (the first months of a delivery have short histories)."""
+    """For each calendar month, the rows of its latest as-of date whose 12-month windows are full (the
+    first months of a delivery have short histories, and their counts and trends read low): the most
+    recent season with a whole year behind it. A month only the first year holds has no slice; drift then
+    uses the nearest month that has one."""
+    from spanishgas.etl.gold import WARMUP_MONTHS
+
     dates = pd.to_datetime(rows["as_of_date"])
+    mature = dates.min() + pd.DateOffset(months=FULL_HISTORY_MONTHS - WARMUP_MONTHS)
+    if (dates >= mature).any():
+        dates = dates.where(dates >= mature)
     out = {}
-    for month in sorted(set(dates.dt.strftime("%m"))):
+    for month in sorted(set(dates.dropna().dt.strftime("%m"))):
         latest = dates[dates.dt.strftime("%m") == month].max()
         out[month] = rows[(dates == latest).to_numpy()]
     return out
