@@ -7,7 +7,7 @@ profile), a segment model and a published gold run. Scoring runs for ``--cohorts
 (the latest ones whose labels the gold run holds) are backfilled first when the lake has fewer matured
 runs than that. Then the monitor runs in a child process, ``--repeat`` times (nothing pushed), and one
 JSON line reports the best computation time after the inputs were read, the time to read them, and the
-child's peak resident memory.
+child's peak resident memory (each step runs in a fresh process, so the figure is the monitor's own).
 """
 
 from __future__ import annotations
@@ -64,9 +64,24 @@ def main() -> None:
     parser.add_argument("--cohorts", type=int, default=12)
     parser.add_argument("--budget", type=float, default=50_000.0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--backfill-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.backfill_only:
+        print(json.dumps(backfill(args.cohorts, args.budget)))
+        return
+    # Each step in its own process: Linux carries a parent's peak memory into a forked child's figure.
     t = time.perf_counter()
-    made = backfill(args.cohorts, args.budget)
+    command = [
+        sys.executable,
+        __file__,
+        "--backfill-only",
+        "--cohorts",
+        str(args.cohorts),
+        "--budget",
+        str(args.budget),
+    ]
+    out = subprocess.run(command, check=True, capture_output=True, text=True)
+    made = json.loads(out.stdout.strip().splitlines()[-1])
     backfill_s = time.perf_counter() - t
     runs = []
     for _ in range(args.repeat):
