@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.routers import health, model, score
-from spanishgas.serving.metrics import Metrics
+from spanishgas.serving.metrics import NO_MODEL, ONLINE_STORE, Metrics
 from spanishgas.serving.online import OnlineStoreUnavailable
 from spanishgas.serving.service import (
     CustomerNotFound,
@@ -84,10 +84,12 @@ def _error_handlers(app: FastAPI, settings: Settings) -> None:
 
     @app.exception_handler(NoModel)
     async def no_model(request: Request, exc: NoModel) -> JSONResponse:
+        request.app.state.metrics.unavailable_response(NO_MODEL)
         return _problem(503, f"no model to score with: {exc}", {"Retry-After": "30"})
 
     @app.exception_handler(OnlineStoreUnavailable)
     async def store_down(request: Request, exc: OnlineStoreUnavailable) -> JSONResponse:
+        request.app.state.metrics.unavailable_response(ONLINE_STORE)
         retry_after = str(max(1, math.ceil(settings.api.online_store_backoff_s)))
         return _problem(503, f"feature store unavailable, try again shortly ({exc})", {"Retry-After": retry_after})
 

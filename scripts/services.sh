@@ -61,7 +61,11 @@ start_redis_local() {
 }
 
 # Programs the tests start on free loopback ports themselves: command -> Debian package.
-TOOLS=(prometheus-pushgateway:prometheus-pushgateway)
+TOOLS=(
+  prometheus:prometheus promtool:prometheus
+  prometheus-pushgateway:prometheus-pushgateway
+  prometheus-alertmanager:prometheus-alertmanager amtool:prometheus-alertmanager
+)
 
 tools() {
   local missing=() entry
@@ -71,7 +75,8 @@ tools() {
   [ ${#missing[@]} -eq 0 ] && return 0
   if is_debian_root; then
     echo "services: installing ${missing[*]} with apt-get"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null && return 0
+    # Debian starts no service in a container (policy-rc.d); the tests start their own on free ports.
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null && return 0
   fi
   echo "services: the tests need ${missing[*]} (Debian: apt-get install ${missing[*]}); they fail without them" >&2
   return 1

@@ -492,6 +492,19 @@ def monitor_cmd(
     typer.echo(json.dumps(result.summary(), indent=2, default=str))
 
 
+@app.command("dashboards")
+def dashboards_cmd(
+    folder: Annotated[Path, typer.Option(help="where Grafana's provisioning reads the dashboards")] = Path(
+        "monitoring/grafana/dashboards"
+    ),
+) -> None:
+    """Write the Grafana dashboards (JSON) from their definitions in spanishgas.observability."""
+    from spanishgas.observability.dashboards import write_dashboards
+
+    for path in write_dashboards(folder):
+        console.print(f"wrote {path}")
+
+
 @app.command("serve")
 def serve_cmd(
     host: Annotated[str | None, typer.Option(help="bind address (default: settings)")] = None,

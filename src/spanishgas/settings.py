@@ -197,7 +197,9 @@ class MonitoringSettings(BaseModel):
     drift_importance_share: float = Field(
         default=0.20, description="retrain when alert-level features carry this share of the model's importance"
     )
-    quarantine_share_alert: float = 0.01
+    quarantine_share_alert: float = Field(
+        default=0.01, description="quarantined share of a layer's rows that alerts ops (pushed with the metrics)"
+    )
     database_url: str | None = Field(default=None, description="SQLAlchemy URL of the monitoring tables")
     pushgateway_url: str | None = Field(default=None, description="Pushgateway for the metrics; empty: no push")
     push_timeout_s: float = 5.0

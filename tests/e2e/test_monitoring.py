@@ -283,6 +283,18 @@ def test_metrics_reach_a_real_pushgateway_and_a_missing_one_is_a_warning(
     )
     assert 'spanishgas_feature_psi{feature="months_to_renewal"' in text
     assert "spanishgas_retrain_recommended" in text and "spanishgas_quarantine_share" in text
+    # per layer: when it last published (the latest published run's finish), how long its latest run took
+    samples = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line[:1] != "#"}
+    runs = run.tables["data_quality"]
+    for layer in ("bronze", "silver", "gold"):
+        latest = runs[(runs["layer"] == layer) & runs["published"]].iloc[-1]
+        labels = f'{{instance="",job="spanishgas_monitor",layer="{layer}"}}'
+        finished = pd.Timestamp(latest["finished_at"]).timestamp()
+        assert samples[f"spanishgas_layer_last_success_timestamp_seconds{labels}"] == pytest.approx(finished)
+        assert samples[f"spanishgas_layer_last_run_failed{labels}"] == 0.0
+        assert samples[f"spanishgas_layer_run_duration_seconds{labels}"] == pytest.approx(latest["seconds"])
+    threshold = 'spanishgas_quarantine_share_threshold{instance="",job="spanishgas_monitor"}'
+    assert samples[threshold] == settings.monitoring.quarantine_share_alert
     # bounded labels only: never a customer (a quarantine reason may name the customer_id column)
     assert 'customer_id="' not in text and 'customer="' not in text
     gone = settings.model_copy(

@@ -6,61 +6,21 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from spanishgas.settings import ApiSettings, Settings
+from tests.conftest import free_port
+from tests.integration.conftest import AUTH, KEY, SECOND_KEY, RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark, pytest.mark.slow]
-
-KEY, SECOND_KEY = "agent-desk-key", "supervisor-key"
-AUTH = {"X-API-Key": KEY}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def served(model_lake: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A champion (3 trials), a segment model, features materialized to the local online store and the
-    batch job's table for the same model version. MLflow lives in its own folder so the other model
-    tests' aliases are untouched."""
-    from spanishgas.feature_store.store import materialize
-    from spanishgas.model.registry import assign_champion
-    from spanishgas.model.train import load_training_data, train
-    from spanishgas.retention.job import run_score, run_segment
-
-    root = tmp_path_factory.mktemp("api-mlflow")
-    settings = model_lake.model_copy(
-        update={
-            "mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
-            "mlflow_registry_uri": f"sqlite:///{root / 'mlflow.db'}",
-            "optuna_storage": f"sqlite:///{root / 'optuna.db'}",
-            "api": ApiSettings(api_keys=[SecretStr(KEY), SecretStr(SECOND_KEY)], reload_interval_s=0.2),
-        }
-    )
-    data = load_training_data(settings, "E5")
-    first = train(settings, "E5", 3, data=data)
-    # the serving path is under test, not the gate (whose verdict on a few hundred rows is a coin flip)
-    assign_champion(settings, first.model_version, reason="api tests")
-    run_segment(settings)
-    materialize(settings)
-    batch = run_score(settings).table.set_index("customer_id")
-    return {"settings": settings, "batch": batch, "data": data, "version": first.model_version}
 
 
 @pytest.fixture(scope="module")
@@ -290,79 +250,6 @@ def test_a_moved_champion_is_served_without_dropping_requests(client: Any, serve
 # -- the stack profile: Feast on Postgres + a Redis server of our own ------------------------------------
 
 
-class RedisServer:
-    """A redis-server on a free loopback port with its data file in ``folder`` (so a restart keeps it)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = _free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is not installed"
-        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder)]
-        args += ["--dbfilename", "dump.rdb", "--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("redis-server did not start")
-
-    def save_and_kill(self) -> None:
-        import redis
-
-        redis.Redis(port=self.port).save()
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
-
-    def signal(self, sig: int) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, sig)
-
-
-@pytest.fixture(scope="module")
-def stack(served: dict[str, Any], postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """The same features loaded into the stack profile: Postgres offline store, our Redis online store."""
-    import psycopg2
-
-    from spanishgas.feature_store.offline import load_offline
-    from spanishgas.feature_store.store import apply, get_store, materialize
-    from spanishgas.settings import FeastSettings, RedisSettings
-
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    base: Settings = served["settings"]
-    database = f"api_features_{uuid.uuid4().hex[:8]}"
-    settings = base.model_copy(
-        update={
-            "profile": "stack",
-            "redis": RedisSettings(port=server.port, db=0),
-            "feast": base.feast.model_copy(update={"database": database, "project": "api_test"}),
-        }
-    )
-    assert isinstance(settings.feast, FeastSettings)
-    try:
-        load_offline(settings)
-        store = get_store(settings)
-        apply(settings, store)
-        materialize(settings, store=store)
-        yield {"settings": settings, "server": server, "store": store}
-    finally:
-        if server.process is not None and server.process.poll() is None:
-            server.signal(signal.SIGCONT)
-            server.process.kill()
-        conn = psycopg2.connect(postgres_dsn)
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        conn.close()
-
-
 def test_redis_reader_returns_what_the_feast_sdk_returns(stack: dict[str, Any], served: dict[str, Any]) -> None:
     """The direct Redis read decodes Feast's own layout: same values and timestamps for every customer."""
     from spanishgas.serving.online import FeastReader, RedisReader
@@ -507,7 +394,7 @@ def test_spanishgas_serve_answers_with_two_workers_and_aggregates_metrics(
     import urllib.request
 
     settings: Settings = served["settings"]
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "SPANISHGAS_PROFILE": "local",

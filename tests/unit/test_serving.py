@@ -127,7 +127,7 @@ def test_metrics_label_routes_not_customers() -> None:
         ("spanishgas_api_requests_total", {**route, "status": "200"}, 1.0),
         ("spanishgas_api_request_seconds_bucket", {**route, "le": "0.0015"}, 1.0),
         ("spanishgas_api_request_seconds_bucket", {**route, "le": "0.001"}, 0.0),
-        ("spanishgas_api_predictions_total", {"risk_tier": "high"}, 1.0),
+        ("spanishgas_api_predictions_total", {"risk_tier": "high", "model_version": "3"}, 1.0),
         ("spanishgas_api_score_cache_lookups_total", {"result": "hit"}, 1.0),
         ("spanishgas_api_score_cache_lookups_total", {"result": "miss"}, 2.0),
     ]
@@ -138,12 +138,12 @@ def test_metrics_label_routes_not_customers() -> None:
     # A child series reads its shared value when it is first created, so create them before reading.
     metrics.requests.labels(route["route"], "GET", "200")
     metrics.latency.labels(route["route"], "GET")
-    metrics.predictions.labels("high")
+    metrics.predictions.labels("high", "3")
     metrics.cache_lookups.labels("hit")
     metrics.cache_lookups.labels("miss")
     before = [value(name, labels) for name, labels, _ in series]
     metrics.observe_request("/score/{customer_id}", "GET", 200, 0.0012)
-    metrics.prediction("high")
+    metrics.prediction("high", "3")
     metrics.cache(hits=1, misses=2)
     for (name, labels, delta), was in zip(series, before, strict=True):
         assert value(name, labels) - was == delta, (name, labels)

@@ -239,7 +239,8 @@ def run_monitor(settings: Settings, push: bool = True, now: datetime | None = No
         "seconds_after_inputs_read": seconds,
     }
     result.lake_path = inputs.lake.publish_tables(MONITORING_LAYER, run_id, tables, manifest)
-    result.database_tables = write_database(settings, run_id, finished.isoformat(), tables)
+    tags = {"snapshot_date": pd.Timestamp(snapshot_date), "model_version": inputs.champion.version}
+    result.database_tables = write_database(settings, run_id, finished.isoformat(), tables, tags)
     result.push = push_metrics(settings, result) if push else "not pushed (--no-push)"
     return result
 

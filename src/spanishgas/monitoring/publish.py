@@ -31,9 +31,16 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_database(settings: Settings, run_id: str, run_at: str, tables: dict[str, pd.DataFrame]) -> list[str]:
-    """Append every table, tagged with the run id and time, to ``monitoring_<name>`` in one transaction
-    (a failed write leaves no partial run). Returns the table names written."""
+def write_database(
+    settings: Settings,
+    run_id: str,
+    run_at: str,
+    tables: dict[str, pd.DataFrame],
+    tags: dict[str, Any] | None = None,
+) -> list[str]:
+    """Append every table, tagged with the run id and time (and ``tags``: the snapshot date and model
+    version, which dashboards plot by), to ``monitoring_<name>`` in one transaction (a failed write
+    leaves no partial run). Returns the table names written."""
     import sqlalchemy as sa
 
     url = str(settings.monitoring.database_url)
@@ -51,6 +58,9 @@ def write_database(settings: Settings, run_id: str, run_at: str, tables: dict[st
         with engine.begin() as conn:
             for name, frame in tables.items():
                 rows = _plain(frame).assign(monitoring_run_id=run_id, run_at=pd.Timestamp(run_at))
+                for column, value in (tags or {}).items():
+                    if column not in rows.columns:  # a table's own column (a cohort's snapshot) wins
+                        rows[column] = value
                 _add_new_columns(conn, TABLE_PREFIX + name, rows)
                 rows.to_sql(TABLE_PREFIX + name, conn, if_exists="append", index=False)
                 written.append(TABLE_PREFIX + name)
@@ -78,7 +88,7 @@ def _number(value: Any) -> float:
     return float("nan") if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
 
 
-def metrics_registry(result: MonitorResult) -> Any:
+def metrics_registry(result: MonitorResult, settings: Settings) -> Any:
     """The run's figures as Prometheus gauges (``spanishgas_`` prefix, base units; labels bounded: feature,
     slice, tier, reason, layer and model version, never a customer)."""
     from prometheus_client import CollectorRegistry, Gauge
@@ -130,7 +140,7 @@ def metrics_registry(result: MonitorResult) -> Any:
     for name, share in json.loads(prediction["tier_shares"]).items():
         tier.labels(version, name).set(share)
     _cohort_metrics(result, gauge)
-    _quality_metrics(result, registry)
+    _quality_metrics(result, registry, settings.monitoring.quarantine_share_alert)
     retrain = gauge("spanishgas_retrain_recommended", "1 when the monitor asks for a retrain")
     retrain.labels(version).set(float(result.decision.retrain))
     reason = gauge("spanishgas_retrain_reason", "1 for each reason the monitor asks for a retrain", ("reason",))
@@ -160,27 +170,40 @@ def _cohort_metrics(result: MonitorResult, gauge: Any) -> None:
     gauge("spanishgas_cohorts_matured", "matured cohorts judged so far").labels(version).set(len(cohorts))
 
 
-def _quality_metrics(result: MonitorResult, registry: Any) -> None:
-    """The latest run per layer: quarantine share by reason, gate failures, rows in."""
+def _quality_metrics(result: MonitorResult, registry: Any, quarantine_threshold: float) -> None:
+    """Per layer: the latest run's rows in, quarantine share (and rows by reason), gate failures, duration
+    and outcome, and when a run of the layer last published. The quarantine threshold rides along so the
+    alert rule compares with the setting instead of a second copy of the number."""
     from prometheus_client import Gauge
 
     runs, quarantine = result.tables["data_quality"], result.tables["quarantine"]
-    share = Gauge(
-        "spanishgas_quarantine_share", "quarantined share of the latest run's rows", ("layer",), registry=registry
+
+    def gauge(name: str, doc: str, labels: tuple[str, ...] = ("layer",)) -> Gauge:
+        return Gauge(name, doc, labels, registry=registry)
+
+    share = gauge("spanishgas_quarantine_share", "quarantined share of the latest run's rows")
+    by_reason = gauge("spanishgas_quarantine_rows", "quarantined rows of the latest run by reason", ("layer", "reason"))
+    gates = gauge("spanishgas_gate_failures", "failed gates of the latest run")
+    rows_in = gauge("spanishgas_rows_in", "rows the latest run read")
+    duration = gauge("spanishgas_layer_run_duration_seconds", "how long the latest run of the layer took")
+    failed = gauge("spanishgas_layer_last_run_failed", "1 when the latest run of the layer published nothing")
+    success = gauge("spanishgas_layer_last_success_timestamp_seconds", "when a run of the layer last published")
+    gauge("spanishgas_quarantine_share_threshold", "quarantine share above which ops are alerted", ()).set(
+        quarantine_threshold
     )
-    by_reason = Gauge(
-        "spanishgas_quarantine_rows",
-        "quarantined rows of the latest run by reason",
-        ("layer", "reason"),
-        registry=registry,
-    )
-    gates = Gauge("spanishgas_gate_failures", "failed gates of the latest run", ("layer",), registry=registry)
-    rows_in = Gauge("spanishgas_rows_in", "rows the latest run read", ("layer",), registry=registry)
     for layer, group in runs.groupby("layer"):
         latest = group.iloc[-1]
         share.labels(layer).set(_number(latest["quarantine_share"]))
         gates.labels(layer).set(float(latest["gate_failures"]))
-        rows_in.labels(layer).set(_number(latest["rows_in"]))
+        if pd.notna(latest["rows_in"]):  # gold reads tables, not rows of a delivery
+            rows_in.labels(layer).set(_number(latest["rows_in"]))
+        if pd.notna(latest["seconds"]):
+            duration.labels(layer).set(_number(latest["seconds"]))
+        failed.labels(layer).set(float(not bool(latest["published"])))
+        published = group[group["published"].astype(bool) & group["finished_at"].notna()]
+        if not published.empty:
+            finished = pd.Timestamp(published.iloc[-1]["finished_at"])
+            success.labels(layer).set(finished.timestamp())
         reasons = quarantine[quarantine["run_id"] == latest["run_id"]].groupby("reason")["rows"].sum()
         for reason, n in reasons.items():
             by_reason.labels(layer, reason).set(float(n))
@@ -197,7 +220,7 @@ def push_metrics(settings: Settings, result: MonitorResult) -> str:
         return "not pushed: no Pushgateway configured (SPANISHGAS_MONITORING__PUSHGATEWAY_URL)"
     try:
         push_to_gateway(
-            url, job=PUSH_JOB, registry=metrics_registry(result), timeout=settings.monitoring.push_timeout_s
+            url, job=PUSH_JOB, registry=metrics_registry(result, settings), timeout=settings.monitoring.push_timeout_s
         )
     except OSError as exc:
         message = f"not pushed: the Pushgateway at {url} did not answer ({exc})"

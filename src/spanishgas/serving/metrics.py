@@ -19,6 +19,20 @@ if TYPE_CHECKING:
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
+# Why the API answered 503 (label values of spanishgas_api_unavailable_responses_total).
+NO_MODEL = "no_model"
+ONLINE_STORE = "online_store"
+UNAVAILABLE_REASONS = (NO_MODEL, ONLINE_STORE)
+
+
+def _version_number(version: str) -> float:
+    """MLflow registry versions are integers; anything else reads as 0 (unknown)."""
+    try:
+        return float(int(version))
+    except (TypeError, ValueError):
+        return 0.0
+
+
 class Metrics:
     """The API's metrics in their own registry (several apps in one process, as in tests, do not clash)."""
 
@@ -52,13 +66,40 @@ class Metrics:
             registry=r,
         )
         self.predictions = Counter(
-            "spanishgas_api_predictions", "Scores answered, by risk tier", ["risk_tier"], registry=r
+            "spanishgas_api_predictions",
+            "Scores answered, by risk tier and model version",
+            ["risk_tier", "model_version"],
+            registry=r,
         )
         self.cache_lookups = Counter(
             "spanishgas_api_score_cache_lookups", "Scored-vector cache lookups", ["result"], registry=r
         )
         self.store_errors = Counter(
             "spanishgas_api_online_store_errors", "Online store reads that failed or timed out", registry=r
+        )
+        self.unavailable = Counter(
+            "spanishgas_api_unavailable_responses",
+            "503 answers, by reason (no model loaded, online store unavailable)",
+            ["reason"],
+            registry=r,
+        )
+        for reason in UNAVAILABLE_REASONS:  # every reason has a series from the start, at zero
+            self.unavailable.labels(reason)
+        # Several workers: the minimum, so one worker without a model shows as "not loaded".
+        self.model_loaded_flag = Gauge(
+            "spanishgas_api_model_loaded", "1 when a model is loaded", registry=r, multiprocess_mode="livemin"
+        )
+        self.served_version = Gauge(
+            "spanishgas_api_served_model_version",
+            "Registry version of the served churn model (0: none)",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
+        self.champion_version = Gauge(
+            "spanishgas_api_registry_champion_version",
+            "Version the registry's champion alias pointed at when last checked (0: not known yet)",
+            registry=r,
+            multiprocess_mode="livemax",
         )
         self.model_info = Gauge(
             "spanishgas_api_model_info",
@@ -77,6 +118,18 @@ class Metrics:
             self.model_info.labels(*self._model_labels).set(0)
         self._model_labels = (served.name, served.version, served.segment_version)
         self.model_info.labels(*self._model_labels).set(1)
+        self.model_loaded_flag.set(1)
+        self.served_version.set(_version_number(served.version))
+        self.champion_version.set(_version_number(served.version))
+
+    def registry_checked(self, champion_version: str | None) -> None:
+        """Where the registry's champion alias points now (compared with the served version by an alert)."""
+        if champion_version is not None:
+            self.champion_version.set(_version_number(champion_version))
+
+    def unavailable_response(self, reason: str) -> None:
+        """One 503 answer (``reason`` from :data:`UNAVAILABLE_REASONS`)."""
+        self.unavailable.labels(reason).inc()
 
     def feature_fetch(self, seconds: float) -> None:
         """One online read."""
@@ -86,9 +139,9 @@ class Metrics:
         """One scoring pass."""
         self.model.observe(seconds)
 
-    def prediction(self, tier: str) -> None:
+    def prediction(self, tier: str, model_version: str) -> None:
         """One score answered."""
-        self.predictions.labels(tier).inc()
+        self.predictions.labels(tier, model_version).inc()
 
     def cache(self, hits: int, misses: int) -> None:
         """Cache lookups of one request."""

@@ -239,6 +239,8 @@ class ScoringService:
     def refresh(self) -> bool:
         """Load the champion again if its alias (or the segment model's) moved; True if it changed."""
         churn, segments = self._versions()
+        if self.observer is not None:
+            self.observer.registry_checked(churn)
         current = self.served
         if churn is None or segments is None:
             return False
@@ -467,7 +469,7 @@ class ScoringService:
         self, served: ServedModel, customer_id: str | None, scored: ScoredVector, timestamp: datetime | None
     ) -> ScoreResponse:
         if self.observer is not None:
-            self.observer.prediction(scored.risk_tier)
+            self.observer.prediction(scored.risk_tier, served.version)
         return ScoreResponse(
             customer_id=customer_id,
             churn_probability=scored.churn_probability,

@@ -1,0 +1,1 @@
+"""Ops observability as code: the Grafana dashboards (Prometheus and alert rules live in monitoring/)."""

@@ -1,0 +1,126 @@
+"""Worlds shared by the integration tests (built once per session): a served champion with its batch
+scores, and the same features in the stack profile's stores (Feast on Postgres, a Redis of our own)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from spanishgas.settings import ApiSettings, Settings
+from tests.conftest import free_port
+
+KEY, SECOND_KEY = "agent-desk-key", "supervisor-key"
+AUTH = {"X-API-Key": KEY}
+
+
+@pytest.fixture(scope="session")
+def served(model_lake: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A champion (3 trials), a segment model, features materialized to the local online store and the
+    batch job's table for the same model version. MLflow lives in its own folder so the other model
+    tests' aliases are untouched."""
+    from spanishgas.feature_store.store import materialize
+    from spanishgas.model.registry import assign_champion
+    from spanishgas.model.train import load_training_data, train
+    from spanishgas.retention.job import run_score, run_segment
+
+    root = tmp_path_factory.mktemp("api-mlflow")
+    settings = model_lake.model_copy(
+        update={
+            "mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+            "mlflow_registry_uri": f"sqlite:///{root / 'mlflow.db'}",
+            "optuna_storage": f"sqlite:///{root / 'optuna.db'}",
+            "api": ApiSettings(api_keys=[SecretStr(KEY), SecretStr(SECOND_KEY)], reload_interval_s=0.2),
+        }
+    )
+    data = load_training_data(settings, "E5")
+    first = train(settings, "E5", 3, data=data)
+    # the serving path is under test, not the gate (whose verdict on a few hundred rows is a coin flip)
+    assign_champion(settings, first.model_version, reason="api tests")
+    run_segment(settings)
+    materialize(settings)
+    batch = run_score(settings).table.set_index("customer_id")
+    return {"settings": settings, "batch": batch, "data": data, "version": first.model_version, "report": first}
+
+
+class RedisServer:
+    """A redis-server on a free loopback port with its data file in ``folder`` (so a restart keeps it)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not installed"
+        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder)]
+        args += ["--dbfilename", "dump.rdb", "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def save_and_kill(self) -> None:
+        import redis
+
+        redis.Redis(port=self.port).save()
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def signal(self, sig: int) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, sig)
+
+
+@pytest.fixture(scope="session")
+def stack(served: dict[str, Any], postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """The same features loaded into the stack profile: Postgres offline store, our Redis online store."""
+    import psycopg2
+
+    from spanishgas.feature_store.offline import load_offline
+    from spanishgas.feature_store.store import apply, get_store, materialize
+    from spanishgas.settings import FeastSettings, RedisSettings
+
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    base: Settings = served["settings"]
+    database = f"api_features_{uuid.uuid4().hex[:8]}"
+    settings = base.model_copy(
+        update={
+            "profile": "stack",
+            "redis": RedisSettings(port=server.port, db=0),
+            "feast": base.feast.model_copy(update={"database": database, "project": "api_test"}),
+        }
+    )
+    assert isinstance(settings.feast, FeastSettings)
+    try:
+        load_offline(settings)
+        store = get_store(settings)
+        apply(settings, store)
+        materialize(settings, store=store)
+        yield {"settings": settings, "server": server, "store": store}
+    finally:
+        if server.process is not None and server.process.poll() is None:
+            server.signal(signal.SIGCONT)
+            server.process.kill()
+        conn = psycopg2.connect(postgres_dsn)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        conn.close()
