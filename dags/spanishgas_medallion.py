@@ -1,61 +1,62 @@
-"""Raw drop -> bronze -> silver -> gold, each task one `spanishgas <layer>` command (the logic is in the library).
+"""Raw drop -> bronze -> silver -> gold: the three Spark jobs (`spark_jobs/<layer>.py`) submitted through the
+Airflow connection `spark_default` (docs/orchestration.md says how to point it at a cluster).
 
-Trigger it after the data engineers drop the seven files, with the drop folder as a parameter:
+Triggered by `spanishgas_landing` for each complete delivery, or by hand with the drop folder:
     airflow dags trigger spanishgas_medallion -c '{"raw_dir": "/landing/2024-12"}'
-Each layer updates an Asset, so downstream DAGs (features, training) can be scheduled on gold.
+Each layer's task updates its Asset; gold schedules `spanishgas_features`. A failed Great Expectations gate
+fails its task and publishes nothing: the previous published run keeps serving.
 
-The commands run in the platform's folder (the parent of `dags/`), so the settings' relative defaults
-(`.env`, `data/`, `great_expectations/`) mean the same as for `spanishgas` run there by hand; Airflow's
-bash tasks otherwise run in a temporary folder that is deleted afterwards. Where the DAG file is deployed
-elsewhere, set absolute `SPANISHGAS_DATA_ROOT` / `SPANISHGAS_LAKE_URI` / `SPANISHGAS_GX_ROOT`.
+Relative settings (`data/`, `great_expectations/`, `.env`) and a relative `raw_dir` are read from the
+platform folder (the parent of `dags/`), as for `spanishgas` run there by hand.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import pendulum
-from airflow.sdk import Asset, Param, dag, task
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import Param, dag
 
-# The tasks run the same interpreter as the scheduler's, so they see the same installed platform.
-SPANISHGAS = f"{sys.executable} -m spanishgas.cli"
+from spanishgas.orchestration.assets import BRONZE, GOLD, SILVER
+from spanishgas.orchestration.tasks import TIMEOUTS, dag_defaults, spark_submit_conf, spark_submit_env
+from spanishgas.settings import get_settings
+
 PLATFORM_HOME = str(Path(__file__).parents[1])
-
-BRONZE = Asset("spanishgas-lake-bronze", uri="spanishgas://lake/bronze")
-SILVER = Asset("spanishgas-lake-silver", uri="spanishgas://lake/silver")
-GOLD = Asset("spanishgas-lake-gold", uri="spanishgas://lake/gold")
 
 
 @dag(
     dag_id="spanishgas_medallion",
     schedule=None,
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
-    catchup=False,
-    # silver and gold read the newest published run of the layer below: one run at a time keeps that
-    # the run their upstream task just published
-    max_active_runs=1,
+    **dag_defaults("data-engineering"),
     tags=["spanishgas", "lake"],
-    params={"raw_dir": Param("data/raw", type="string", description="folder holding the seven raw files")},
+    params={
+        "raw_dir": Param(
+            "data/raw", type="string", description="folder holding the seven raw files (relative: to the platform)"
+        ),
+    },
     doc_md=__doc__,
 )
 def spanishgas_medallion() -> None:
-    """Build and publish the three lake layers; a failed gate fails its task and publishes nothing."""
-
-    # The folder travels in the environment, not in the command line, so no quoting can break it.
-    @task.bash(outlets=[BRONZE], cwd=PLATFORM_HOME, env={"RAW_DIR": "{{ params.raw_dir }}"}, append_env=True)
-    def bronze() -> str:
-        return SPANISHGAS + ' bronze --raw "$RAW_DIR"'
-
-    @task.bash(outlets=[SILVER], cwd=PLATFORM_HOME)
-    def silver() -> str:
-        return SPANISHGAS + " silver"
-
-    @task.bash(outlets=[GOLD], cwd=PLATFORM_HOME)
-    def gold() -> str:
-        return SPANISHGAS + " gold"
-
-    bronze() >> silver() >> gold()
+    """Build and publish the three lake layers, one Spark job each."""
+    settings = get_settings()
+    layers = []
+    for layer, asset in (("bronze", BRONZE), ("silver", SILVER), ("gold", GOLD)):
+        args = ["--home", PLATFORM_HOME] + (["--raw", "{{ params.raw_dir }}"] if layer == "bronze" else [])
+        layers.append(
+            SparkSubmitOperator(
+                task_id=layer,
+                application=f"{PLATFORM_HOME}/spark_jobs/{layer}.py",
+                application_args=args,
+                conn_id=settings.orchestration.spark_conn_id,
+                conf=spark_submit_conf(settings),
+                driver_memory=settings.spark.driver_memory,
+                name=f"spanishgas-{layer}",
+                env_vars=spark_submit_env(),
+                outlets=[asset],
+                execution_timeout=TIMEOUTS["spark"],
+            )
+        )
+    layers[0] >> layers[1] >> layers[2]
 
 
 spanishgas_medallion()

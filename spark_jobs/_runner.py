@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,11 +16,16 @@ def main(layer: str, argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog=f"{layer}.py", description=f"SpanishGas {layer} job")
     parser.add_argument("--run-id")
+    # spark-submit runs the driver wherever its caller stands (Airflow: a temporary folder): relative
+    # settings and the raw folder are read from the platform folder, as for `spanishgas` run there.
+    parser.add_argument("--home", type=Path, help="the platform folder (default: where the job is started)")
     if layer == "bronze":
         parser.add_argument("--raw", type=Path)
     else:
         parser.add_argument("--input-run", help="published run of the layer below (default: latest)")
     args = parser.parse_args(argv)
+    if args.home:
+        os.chdir(args.home)
     try:
         manifest = pipeline.run_layer(
             layer,

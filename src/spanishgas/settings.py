@@ -205,6 +205,24 @@ class MonitoringSettings(BaseModel):
     push_timeout_s: float = 5.0
 
 
+class OrchestrationSettings(BaseModel):
+    """What the Airflow DAGs need beyond the stages' own settings (docs/orchestration.md)."""
+
+    landing_dir: Path | None = Field(
+        default=None, description="where deliveries are dropped (default <data_root>/landing)"
+    )
+    delivery_marker: str = Field(
+        default="_DELIVERY_COMPLETE",
+        description="file written last into a delivery folder: the seven files are all there",
+    )
+    poke_interval_s: float = Field(default=60.0, gt=0, description="how often the landing sensor looks")
+    spark_conn_id: str = Field(
+        default="spark_default", description="Airflow connection the Spark jobs are submitted to"
+    )
+    task_retries: int = Field(default=1, ge=0)
+    retry_delay_s: float = Field(default=120.0, ge=0)
+
+
 class Settings(BaseSettings):
     """Every setting of the platform; build it with :func:`get_settings`."""
 
@@ -240,6 +258,7 @@ class Settings(BaseSettings):
     model: ModelSettings = Field(default_factory=ModelSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
 
     @model_validator(mode="after")
     def _fill_from_profile(self) -> Settings:
@@ -251,6 +270,8 @@ class Settings(BaseSettings):
             self.truth_dir = root / "truth"
         if self.feast.local_dir is None:
             self.feast.local_dir = root / "feature_store"
+        if self.orchestration.landing_dir is None:
+            self.orchestration.landing_dir = root / "landing"
         if self.profile == "local":
             self.lake_uri = self.lake_uri or str(root / "lake")
             self.mlflow_tracking_uri = self.mlflow_tracking_uri or f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"
@@ -272,6 +293,7 @@ class Settings(BaseSettings):
         values = self.model_dump(exclude=derived)
         values["feast"]["local_dir"] = None
         values["monitoring"]["database_url"] = None
+        values["orchestration"]["landing_dir"] = None
         values.update(data_root=data_root, **updates)
         return type(self).model_validate(values)
 

@@ -62,7 +62,11 @@ def get_spark(app_name: str = "spanishgas", settings: Settings | None = None) ->
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    builder = SparkSession.builder.appName(app_name).master(settings.spark.master)
+    builder = SparkSession.builder.appName(app_name)
+    # Under spark-submit the master is the submitter's (--master, the Airflow connection): the settings'
+    # master applies only to sessions the platform starts itself.
+    if not os.environ.get("PYSPARK_GATEWAY_PORT"):
+        builder = builder.master(settings.spark.master)
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

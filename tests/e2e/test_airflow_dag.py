@@ -1,4 +1,6 @@
-"""The medallion DAG runs for real with `airflow dags test`: three tasks, three published layers."""
+"""The landing and medallion DAGs run for real with `airflow dags test`: the landing sensor defers until a
+delivery is complete, claims it and triggers the medallion run; the medallion DAG submits the three Spark
+jobs through the `spark_default` connection and publishes every layer."""
 
 from __future__ import annotations
 
@@ -6,47 +8,127 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from spanishgas.orchestration.tasks import spark_connection
+from spanishgas.settings import Settings
+
 REPO = Path(__file__).parents[2]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-@pytest.mark.e2e
-@pytest.mark.slow
-def test_medallion_dag_publishes_every_layer(small_delivery: tuple[Path, Path], tmp_path: Path) -> None:
-    delivered, _ = small_delivery
-    # A platform folder of its own, with the settings' relative defaults (data/, great_expectations/)
-    # left as they are: the tasks must resolve them there, not in Airflow's temporary task folder.
+def _platform(tmp_path: Path) -> Path:
+    """A platform folder of its own, with the settings' relative defaults (data/, great_expectations/)
+    left as they are: the tasks must resolve them there, not in Airflow's temporary task folder."""
     platform = tmp_path / "platform"
-    shutil.copytree(REPO / "dags", platform / "dags", ignore=shutil.ignore_patterns("__pycache__"))
-    raw = tmp_path / "landing" / "drop 'Dec' 2024"  # a quote and spaces must not break the command
-    shutil.copytree(delivered, raw)
+    for folder in ("dags", "spark_jobs"):
+        shutil.copytree(REPO / folder, platform / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return platform
+
+
+def _airflow(tmp_path: Path, platform: Path) -> tuple[dict[str, str], Any]:
     airflow = str(Path(sys.executable).with_name("airflow"))
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SPANISHGAS_")},
         "AIRFLOW_HOME": str(tmp_path / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(platform / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # local[*] out of the box: the connection the settings' Spark master gives
+        "AIRFLOW_CONN_SPARK_DEFAULT": spark_connection(Settings()),
         "SPANISHGAS_SPARK__DRIVER_MEMORY": "2g",
+        "SPANISHGAS_ORCHESTRATION__POKE_INTERVAL_S": "1",
         "SPARK_LOCAL_IP": "127.0.0.1",
     }
 
     def run(*args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run([airflow, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
-    assert run("db", "migrate").returncode == 0
+    migrated = run("db", "migrate")
+    assert migrated.returncode == 0, migrated.stderr[-2000:]
     errors = run("dags", "list-import-errors", "-o", "json")
     # the JSON is the last line; warnings (graphviz is not installed) come before it
     assert errors.returncode == 0 and json.loads(errors.stdout.strip().splitlines()[-1]) == [], errors.stdout
+    return env, run
+
+
+def test_landing_waits_for_a_complete_delivery_then_triggers_the_medallion_run(
+    small_delivery: tuple[Path, Path], tmp_path: Path
+) -> None:
+    delivered, _ = small_delivery
+    platform = _platform(tmp_path)
+    env, run = _airflow(tmp_path, platform)
+    landing = platform / "data" / "landing"
+    incomplete = landing / "2024-11"  # a marker without the files is not a delivery
+    incomplete.mkdir(parents=True)
+    (incomplete / "_DELIVERY_COMPLETE").touch()
+    delivery = landing / "2024-12"
+
+    # Deliver only once the sensor says it waits (deferred to the triggerer): the run must wake up.
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    test = subprocess.Popen(
+        [airflow, "dags", "test", "spanishgas_landing"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    watchdog = threading.Timer(300, test.kill)
+    watchdog.start()
+    lines = []
+    assert test.stdout is not None
+    for line in test.stdout:
+        lines.append(line)
+        if "waiting for a complete delivery" in line and not delivery.exists():
+            shutil.copytree(delivered, delivery)
+            (delivery / "_DELIVERY_COMPLETE").touch()
+    test.wait()
+    watchdog.cancel()
+    log = "".join(lines)
+    assert delivery.exists(), "the sensor never said it was waiting: " + log[-3000:]
+    assert re.search(r"DagRun Finished: .*state=success", log), log[-3000:]
+    claims = json.loads((platform / "data" / "orchestration" / "claimed_deliveries.json").read_text())
+    assert list(claims) == [str(delivery.resolve())]
+    runs = run("dags", "list-runs", "spanishgas_medallion", "-o", "json")
+    triggered = json.loads(runs.stdout.strip().splitlines()[-1])
+    assert len(triggered) == 1 and triggered[0]["state"] == "queued", runs.stdout
+    # the CLI does not print a run's conf: read it from the metadata database
+    with sqlite3.connect(tmp_path / "airflow" / "airflow.db") as db:
+        (conf,) = db.execute("SELECT conf FROM dag_run WHERE dag_id = 'spanishgas_medallion'").fetchone()
+    assert json.loads(conf) == {"raw_dir": str(delivery.resolve())}
+
+    # A second run finds nothing new to claim: the claimed delivery is not handed on twice.
+    from spanishgas.orchestration.landing import next_delivery
+
+    assert (
+        next_delivery(landing, "_DELIVERY_COMPLETE", platform / "data" / "orchestration" / "claimed_deliveries.json")
+        is None
+    )
+    assert not list(delivery.glob("*.processed")) and sorted(p.name for p in delivery.iterdir()) == sorted(
+        [*(p.name for p in delivered.iterdir()), "_DELIVERY_COMPLETE"]
+    )  # raw files untouched
+
+
+def test_medallion_dag_submits_the_spark_jobs_and_publishes_every_layer(
+    small_delivery: tuple[Path, Path], tmp_path: Path
+) -> None:
+    delivered, _ = small_delivery
+    platform = _platform(tmp_path)
+    raw = tmp_path / "landing" / "drop 'Dec' 2024"  # a quote and spaces must not break the command
+    shutil.copytree(delivered, raw)
+    _, run = _airflow(tmp_path, platform)
     result = run("dags", "test", "spanishgas_medallion", "-c", json.dumps({"raw_dir": str(raw)}), timeout=900)
     log = result.stdout + result.stderr
     assert re.search(r"DagRun Finished: .*state=success", log), log[-3000:]
+    assert "spark-submit" in log and "--master local[*]" in log  # submitted through the connection
     lake = platform / "data" / "lake"
     for layer in ("bronze", "silver", "gold"):
         assert list((lake / layer / "_published").glob("*.json")), layer
     bronze = json.loads(next((lake / "bronze" / "_published").glob("*.json")).read_text())
-    assert bronze["raw_dir"] == str(raw.resolve())  # the DAG parameter reached the task
+    assert bronze["raw_dir"] == str(raw.resolve())  # the DAG parameter reached the job
