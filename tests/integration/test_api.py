@@ -163,7 +163,7 @@ def test_model_health_ready_and_metrics(client: Any, served: dict[str, Any]) -> 
     text = client.get("/metrics").text
     assert 'spanishgas_api_requests_total{method="GET",route="/score/{customer_id}",status="200"}' in text
     assert "spanishgas_api_request_seconds_bucket" in text and "spanishgas_api_feature_fetch_seconds" in text
-    assert "spanishgas_api_predictions_total{risk_tier=" in text
+    assert f'spanishgas_api_predictions_total{{model_version="{info["version"]}",risk_tier=' in text
     assert 'spanishgas_api_model_info{name="spanishgas-churn",segment_version=' in text
     assert customer not in text  # no customer ids in label values
 
