@@ -9,7 +9,7 @@ UV_VERSION := 0.13.8
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: help venv demo test test-unit lint format lock services-up services-down services-status bench clean
+.PHONY: help venv demo test test-unit lint format lock services-up services-down services-status bench clean airflow
 
 help:
 	@echo "make demo             generate a small synthetic drop and run every stage end to end (no servers)"
@@ -18,6 +18,7 @@ help:
 	@echo "make lock             recompile requirements.lock from requirements.in"
 	@echo "make services-up      make Postgres and Redis answer on loopback (services-down / services-status)"
 	@echo "make bench            run the benchmarks (figures go to docs/benchmarks.md by hand)"
+	@echo "make airflow          the DAGs in a local Airflow (UI on http://127.0.0.1:8080, docs/orchestration.md)"
 
 venv: $(STAMP)
 
@@ -49,6 +50,9 @@ format: $(STAMP)
 lock:
 	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet uv==$(UV_VERSION); }
 	$(BIN)/uv pip compile --python-version 3.11 requirements.in -o requirements.lock
+
+airflow: $(STAMP)
+	bash scripts/airflow-local.sh
 
 services-up:
 	bash scripts/services.sh up

@@ -1,6 +1,9 @@
 """Retrain because the monitor asked: scheduled on the retrain-requested Asset, it reads the latest
 request's reasons, trains a challenger, puts it through the promotion gate, and on promotion updates the
-champion-model Asset (version and metrics), which has `spanishgas_scoring` re-score the customers."""
+champion-model Asset (version and metrics), which has `spanishgas_scoring` re-score the customers.
+A request while the newest challenger was already trained on the feature store's gold run stops (skipped)
+before training: the same data give the same model, so it waits for the next delivery instead of looping.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from typing import Any
 from airflow.sdk import Metadata, dag, task
 
 from spanishgas.orchestration.assets import CHAMPION, DRIFT
-from spanishgas.orchestration.tasks import TIMEOUTS, dag_defaults, train_and_gate
+from spanishgas.orchestration.tasks import TIMEOUTS, dag_defaults, new_data_since_training, train_and_gate
 
 PLATFORM_HOME = str(Path(__file__).parents[1])
 
@@ -33,6 +36,11 @@ def spanishgas_retraining() -> None:
             raise ValueError("no retrain request on the drift Asset: trigger spanishgas_monitoring instead")
         return dict(events[-1].extra)
 
+    @task.short_circuit(execution_timeout=TIMEOUTS["quick"])
+    def new_data(request: dict[str, Any]) -> bool:
+        """Stop here when the newest challenger already saw the feature store's gold run."""
+        return new_data_since_training(PLATFORM_HOME)
+
     @task(execution_timeout=TIMEOUTS["training"])
     def retrain(request: dict[str, Any]) -> dict[str, Any]:
         """Train with the settings' experiment and trials; the gate's log names the request's reasons."""
@@ -52,6 +60,7 @@ def spanishgas_retraining() -> None:
 
     request = read_request()
     outcome = retrain(request)
+    new_data(request) >> outcome
     promoted(outcome) >> new_champion(outcome, request)
 
 

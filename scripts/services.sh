@@ -65,6 +65,7 @@ TOOLS=(
   prometheus:prometheus promtool:prometheus
   prometheus-pushgateway:prometheus-pushgateway
   prometheus-alertmanager:prometheus-alertmanager amtool:prometheus-alertmanager
+  chromium:chromium chromedriver:chromium-driver
 )
 
 tools() {

@@ -136,6 +136,53 @@ def model_lake(spark, tmp_path_factory):  # type: ignore[no-untyped-def]
     return settings
 
 
+# Two years of a 1,200-customer book: the world the monitoring tests and the unattended scheduler test
+# continue with the generator's scenarios (same seed, so a continuation is the same book a month on).
+HISTORY_CUSTOMERS = 1_200
+HISTORY_START, HISTORY_END = date(2023, 1, 1), date(2024, 12, 31)
+SCENARIO_START = date(2025, 1, 1)
+
+
+def history_world(root: Path, end: date = HISTORY_END, scenario: str = "none") -> tuple[Path, Path]:
+    """The history world generated into ``root`` up to ``end``, under ``scenario`` from SCENARIO_START:
+    (raw folder, truth folder)."""
+    from spanishgas.generator import GeneratorConfig, Scenario, generate
+
+    cfg = GeneratorConfig(
+        customers=HISTORY_CUSTOMERS,
+        start=HISTORY_START,
+        end=end,
+        out_dir=root / "raw",
+        truth_dir=root / "truth",
+        scenario=Scenario(scenario),
+        scenario_start=SCENARIO_START if scenario != "none" else None,
+        workers=1,
+    )
+    generate(cfg)
+    return root / "raw", root / "truth"
+
+
+@pytest.fixture(scope="session")
+def history_lake(spark, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """The 24-month history world through bronze, silver, gold and the local feature store, once per
+    session. Returns its folder (``raw/``, ``lake/``, the feature store); tests that train on it write their
+    registry into the same folder, so others copy the layers they need."""
+    from spanishgas.etl.pipeline import run_bronze, run_gold, run_silver
+    from spanishgas.feature_store.offline import load_offline
+    from spanishgas.feature_store.store import apply, get_store
+    from spanishgas.settings import Settings
+
+    root = tmp_path_factory.mktemp("history")
+    raw, _ = history_world(root)
+    settings = Settings(profile="local", data_root=root, gx_root=root / "great_expectations")
+    run_bronze(settings, raw_dir=raw, spark=spark)
+    run_silver(settings, spark=spark)
+    run_gold(settings, spark=spark)
+    load_offline(settings)
+    apply(settings, get_store(settings))
+    return root
+
+
 def require_program(name: str) -> str:
     """The path of a program the tests start themselves; skips locally and fails in CI when it is missing
     (``scripts/services.sh tools`` installs it)."""

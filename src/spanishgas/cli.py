@@ -356,15 +356,12 @@ def promote_cmd(
     """Move `champion` to the challenger if it passes the gate on the forward test rows."""
     from dataclasses import asdict
 
-    from spanishgas.model.registry import load_version, promote
-    from spanishgas.model.train import gate_rows
+    from spanishgas.model.train import promote_challenger
     from spanishgas.settings import get_settings
 
     settings = get_settings()
     try:
-        challenger = load_version(settings, "challenger")
-        rows = gate_rows(settings, challenger.tags.get("experiment_set", settings.model.experiment))
-        result = promote(settings, rows, floor=floor, reason=reason)
+        result = promote_challenger(settings, floor=floor, reason=reason)
     except _model_errors() as exc:
         console.print(f"[red]promote failed:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
@@ -520,6 +517,27 @@ def serve_cmd(
     except ValueError as exc:
         console.print(f"[red]cannot serve:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2) from exc
+
+
+@app.command("dashboard")
+def dashboard_cmd(
+    host: Annotated[str | None, typer.Option(help="bind address (default: settings, loopback)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default: settings, 8501)")] = None,
+) -> None:
+    """Serve the analyst app (Streamlit): the book, the plan, the segments, the model and its drift."""
+    import os
+
+    from spanishgas.analyst.app import app_url, dashboard_command
+    from spanishgas.settings import get_settings
+
+    settings = get_settings()
+    try:
+        command = dashboard_command(settings, host, port)
+    except FileNotFoundError as exc:
+        console.print(f"[red]cannot start the app:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    console.print(f"analyst app on {app_url(settings, host, port)}")
+    os.execv(command[0], command)
 
 
 @app.command("demo")

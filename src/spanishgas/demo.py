@@ -22,6 +22,8 @@ def run_demo(customers: int, workdir: Path, console: Console, settings: Settings
     from spanishgas.spark import get_spark
 
     t0 = time.perf_counter()
+    from spanishgas.analyst.app import app_url
+
     base = settings or get_settings()
     settings = base.rooted_at(workdir, profile="local")
     raw, truth = workdir / "raw", workdir / "truth"
@@ -73,6 +75,11 @@ def run_demo(customers: int, workdir: Path, console: Console, settings: Settings
     console.rule(f"demo finished in {time.perf_counter() - t0:.1f} s")
     for name, path in outputs.items():
         console.print(f"{name:>14}: {path.resolve()}")
+    console.print(
+        f"analyst app on the demo's data: SPANISHGAS_DATA_ROOT={settings.data_root} spanishgas dashboard, "
+        f"then open {app_url(settings)}",
+        soft_wrap=True,
+    )
     return outputs
 
 

@@ -122,6 +122,22 @@ class ApiSettings(BaseModel):
     top_reasons: int = 3
 
 
+class DashboardSettings(BaseModel):
+    """The analyst app (Streamlit, ``spanishgas dashboard``)."""
+
+    host: str = Field(default="127.0.0.1", description="address the app listens on (loopback: the local demo)")
+    port: int = 8501
+    api_url: str | None = Field(
+        default=None, description="the scoring API the customer page calls (empty: the same service in process)"
+    )
+    api_key: SecretStr | None = Field(default=None, description="an API key of the scoring API (X-API-Key)")
+    api_timeout_s: float = Field(default=2.0, description="past this the customer page answers in process instead")
+    require_sign_in: bool | None = Field(
+        default=None,
+        description="sign in through Streamlit's OIDC ([auth] in its secrets file); empty: in the stack profile only",
+    )
+
+
 class FeastSettings(BaseModel):
     """The feature store: project name, how long a monthly snapshot stays valid, where it keeps its files."""
 
@@ -254,6 +270,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     feast: FeastSettings = Field(default_factory=FeastSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)

@@ -144,13 +144,30 @@ def _asset_events(airflow_home: Path, asset: str) -> list[dict[str, Any]]:
     return [json.loads(extra) if extra else {} for (extra,) in rows]
 
 
+def _xcom(airflow_home: Path, dag_id: str, task_id: str) -> Any:
+    """The value a task returned, from the metadata database."""
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        (value,) = db.execute(
+            "SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = 'return_value'", (dag_id, task_id)
+        ).fetchone()
+    return json.loads(value)
+
+
+def _xcom_tasks(airflow_home: Path) -> set[str]:
+    """The retraining DAG's tasks that returned something."""
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        rows = db.execute("SELECT task_id FROM xcom WHERE dag_id = 'spanishgas_retraining'").fetchall()
+    return {task_id for (task_id,) in rows}
+
+
 def test_the_lifecycle_dags_run_on_a_gold_lake_and_retraining_reads_the_drift_request(
     model_lake: Settings, tmp_path: Path
 ) -> None:
     """features -> training (Params) -> scoring -> monitoring -> retraining, each with `airflow dags test`
-    (which never starts the Asset-scheduled runs itself, so they are run one after the other here). The
-    monitor is told to retrain after 0 days, so its decision asks for a retrain (reason model_age) and the
-    retraining DAG reads that request from the drift Asset's event."""
+    (which never starts the Asset-scheduled runs itself, so they are run one after the other here). Scoring
+    before the first champion is skipped. The monitor is told to retrain after 0 days, so its decision asks
+    for a retrain (reason model_age); the retraining DAG reads that request from the drift Asset's event and
+    stops before training, since the challenger already saw this gold run."""
     platform = _platform(tmp_path)
     root = tmp_path / "data"
     # the session's gold lake, read-only (symlinked layers); scores and monitoring runs land in this copy
@@ -177,6 +194,10 @@ def test_the_lifecycle_dags_run_on_a_gold_lake_and_retraining_reads_the_drift_re
 
     dag_test("spanishgas_features")
     assert _asset_events(tmp_path / "airflow", "spanishgas-online-features")
+    # a fresh platform has no champion yet: scoring stops, skipped, and says what to do
+    log = dag_test("spanishgas_scoring")
+    assert "no champion model yet" in log and "trigger spanishgas_training" in log
+    assert not (root / "lake" / "scores").exists() and not _asset_events(tmp_path / "airflow", "spanishgas-scores")
     dag_test("spanishgas_training", {"trials": 2, "floor": 0.0})
     champions = _asset_events(tmp_path / "airflow", "spanishgas-champion-model")
     if not champions:  # the gate may keep no champion on so little data: then promote by hand, logged
@@ -192,4 +213,7 @@ def test_the_lifecycle_dags_run_on_a_gold_lake_and_retraining_reads_the_drift_re
     requests = _asset_events(tmp_path / "airflow", "spanishgas-retrain-requested")
     assert len(requests) == 1 and requests[0]["reasons"] == ["model_age"], requests
     log = dag_test("spanishgas_retraining")
-    assert f"retraining asked by {requests[0]['monitoring_run_id']}: model_age" in log
+    # it read the request; the challenger was trained on this very gold run, so it waits for new data
+    # (the scheduler test retrains on a new delivery)
+    assert _xcom(tmp_path / "airflow", "spanishgas_retraining", "read_request") == requests[0]
+    assert "already trained on gold run" in log and "retrain" not in _xcom_tasks(tmp_path / "airflow")

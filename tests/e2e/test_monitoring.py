@@ -17,33 +17,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spanishgas.settings import Settings
+from spanishgas.settings import MonitoringSettings, Settings
+from tests.conftest import history_world
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.slow]
 
-CUSTOMERS = 1_200
-START, END = date(2023, 1, 1), date(2024, 12, 31)
-SCENARIO_START = date(2025, 1, 1)
 # what the shock moves at once: the last price against the months before it
 PRICE_FEATURES = {"price_trend_3m", "price_increase_3m", "price_volatility_6m", "price_tier1_last"}
 BUDGET = 3_000.0
-
-
-def _world(root: Path, end: date = END, scenario: str = "none") -> tuple[Path, Path]:
-    from spanishgas.generator import GeneratorConfig, Scenario, generate
-
-    cfg = GeneratorConfig(
-        customers=CUSTOMERS,
-        start=START,
-        end=end,
-        out_dir=root / "raw",
-        truth_dir=root / "truth",
-        scenario=Scenario(scenario),
-        scenario_start=SCENARIO_START if scenario != "none" else None,
-        workers=1,
-    )
-    generate(cfg)
-    return root / "raw", root / "truth"
+# ~25 churners a monthly cohort here (500 at full scale): judged from 20; about ten customers join a month
+MONITORING = MonitoringSettings(intake_months=4, min_cohort_churners=20)
 
 
 def _etl(settings: Settings, raw: Path, spark: Any) -> None:
@@ -55,28 +38,20 @@ def _etl(settings: Settings, raw: Path, spark: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def monitored(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The delivery through every stage, a champion with its reference, the latest scores and three
-    backfilled scoring runs of the test period (whose labels have matured)."""
-    from spanishgas.feature_store.offline import load_offline
-    from spanishgas.feature_store.store import apply, get_store
+def monitored(history_lake: Path) -> dict[str, Any]:
+    """The delivery through every stage (the session's history lake), a champion with its reference, the
+    latest scores and three backfilled scoring runs of the test period (whose labels have matured)."""
     from spanishgas.model.registry import assign_champion
     from spanishgas.model.train import train
     from spanishgas.retention.job import run_score, run_segment
-    from spanishgas.settings import MonitoringSettings
 
-    root = tmp_path_factory.mktemp("monitored")
-    raw, _ = _world(root)
+    root = history_lake
     settings = Settings(
         profile="local",
         data_root=root,
         gx_root=root / "great_expectations",
-        # ~25 churners a monthly cohort here (500 at full scale): judged from 20
-        monitoring=MonitoringSettings(intake_months=4, min_cohort_churners=20),
+        monitoring=MONITORING,
     )
-    _etl(settings, raw, spark)
-    load_offline(settings)
-    apply(settings, get_store(settings))
     report = train(settings, "E5", 4)
     assign_champion(settings, report.model_version, "monitoring test")
     run_segment(settings)
@@ -96,7 +71,7 @@ def clean_run(monitored: dict[str, Any]) -> Any:
 def _continued(spark: Any, monitored: dict[str, Any], tmp: Path, scenario: str, end: date) -> Settings:
     """The same world continued past the delivery under a scenario, through the ETL into its own lake;
     the registry (and so the champion and its reference) stays the original's."""
-    raw, _ = _world(tmp, end, scenario)
+    raw, _ = history_world(tmp, end, scenario)
     settings = monitored["settings"].model_copy(update={"lake_uri": str(tmp / "lake")})
     _etl(settings, raw, spark)
     return settings

@@ -180,11 +180,22 @@ def load_version(settings: Settings, alias: str = CHAMPION, version: str | None 
 
 def alias_version(settings: Settings, alias: str) -> str | None:
     """The version an alias points at, or None."""
+    found = _aliased(settings, alias)
+    return None if found is None else str(found.version)
+
+
+def alias_tags(settings: Settings, alias: str) -> dict[str, str] | None:
+    """The tags of the version an alias points at (experiment set, gold run, ...), or None."""
+    found = _aliased(settings, alias)
+    return None if found is None else dict(found.tags)
+
+
+def _aliased(settings: Settings, alias: str) -> Any:
     from mlflow.exceptions import MlflowException
 
     client = configure(settings)
     try:
-        return str(client.get_model_version_by_alias(settings.model.registered_name, alias).version)
+        return client.get_model_version_by_alias(settings.model.registered_name, alias)
     except MlflowException:
         return None
 

@@ -334,3 +334,15 @@ def gate_rows(settings: Settings, experiment: str) -> Any:
     known = truth_on(settings, test_rows)
     truth_pr = None if known is None else ranking_metrics(test_rows["label"].to_numpy(), known["best"])["pr_auc"]
     return GateRows(train_rows, test_rows, truth_pr)
+
+
+def promote_challenger(
+    settings: Settings, floor: float | None = None, reason: str = "", experiment: str | None = None
+) -> Any:
+    """The promotion gate on the current challenger, judged on the forward test rows of its own
+    experiment set (unless one is named); returns the gate's result."""
+    from spanishgas.model.registry import CHALLENGER, alias_tags, promote
+
+    if experiment is None:
+        experiment = (alias_tags(settings, CHALLENGER) or {}).get("experiment_set", settings.model.experiment)
+    return promote(settings, gate_rows(settings, experiment), floor=floor, reason=reason)

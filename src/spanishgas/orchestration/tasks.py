@@ -3,6 +3,7 @@ JSON-ready summary (the task's XCom). No Airflow here, so every step runs and is
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from spanishgas.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # A stage that runs longer than this is stuck (full scale: ETL about 5 minutes, training with 50 trials
 # well under an hour); the task fails and is retried.
@@ -131,13 +134,11 @@ def train_and_gate(
 ) -> dict[str, Any]:
     """Train a challenger and put it through the promotion gate; ``promoted`` says whether it is the
     new champion (a refusal is an outcome, not a failure)."""
-    from spanishgas.model.registry import promote
-    from spanishgas.model.train import gate_rows, train
+    from spanishgas.model.train import promote_challenger, train
 
     with in_platform(home) as settings:
         report = train(settings, experiment, trials)
-        rows = gate_rows(settings, report.experiment)
-        gate = promote(settings, rows, floor=floor, reason=reason)
+        gate = promote_challenger(settings, floor=floor, reason=reason, experiment=report.experiment)
     return plain(
         {
             "promoted": gate.promoted,
@@ -148,6 +149,40 @@ def train_and_gate(
             "gate": asdict(gate),
         }
     )
+
+
+def champion_ready(home: str | Path) -> bool:
+    """Whether a champion is registered. A fresh platform's first delivery has none yet: scoring then
+    waits (a skip, not a failure) until the first promotion, which schedules it again."""
+    from spanishgas.model.registry import CHAMPION, alias_version
+
+    with in_platform(home) as settings:
+        version = alias_version(settings, CHAMPION)
+    if version is None:
+        log.warning(
+            "no champion model yet, nothing to score: trigger spanishgas_training (or run `spanishgas train` "
+            "and `spanishgas promote`); the first promotion schedules this DAG again"
+        )
+        return False
+    log.info("scoring with champion v%s", version)
+    return True
+
+
+def new_data_since_training(home: str | Path) -> bool:
+    """Whether the feature store holds a gold run the newest challenger was not trained on. Drift the
+    labelled history does not show yet cannot be trained away: retraining on the same gold run gives the
+    same model, so a second request for it waits for the next delivery instead of looping."""
+    from spanishgas.feature_store.offline import last_load
+    from spanishgas.model.registry import CHALLENGER, alias_tags
+
+    with in_platform(home) as settings:
+        loaded = last_load(settings).gold_run_id
+        trained = (alias_tags(settings, CHALLENGER) or {}).get("gold_run_id")
+    if trained == loaded:
+        log.warning("the newest challenger was already trained on gold run %s: retraining waits for new data", loaded)
+        return False
+    log.info("retraining on gold run %s (newest challenger: %s)", loaded, trained or "none")
+    return True
 
 
 def score_customers(home: str | Path, budget_eur: float | None) -> dict[str, Any]:

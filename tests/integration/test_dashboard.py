@@ -1,0 +1,236 @@
+"""The analyst app on the session's served world (a champion, segments, published scores, a monitoring
+run): every page with Streamlit's AppTest (widgets change what is shown; empty and no-champion states say
+so; the sign-in gate), then the real thing: `streamlit run` on a loopback port, every page opened in
+headless Chromium (Debian's, driven by Playwright), no exception shown, a screenshot of each."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spanishgas.settings import Settings
+from tests.conftest import free_port, require_program, wait_for_http
+
+REPO = Path(__file__).parents[2]
+APP = REPO / "dashboard" / "app.py"
+PAGES = {
+    "pages/overview.py": "",
+    "pages/at_risk.py": "at-risk",
+    "pages/customer.py": "customer",
+    "pages/plan.py": "plan",
+    "pages/segments.py": "segments",
+    "pages/model.py": "model",
+    "pages/drift.py": "drift",
+}
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes `get_settings()` read ``settings``' stores."""
+    return {
+        "SPANISHGAS_PROFILE": settings.profile,
+        "SPANISHGAS_DATA_ROOT": str(settings.data_root),
+        "SPANISHGAS_GX_ROOT": str(settings.gx_root),
+        "SPANISHGAS_FEAST_REPO_PATH": str(REPO / "feature_repo"),
+        "SPANISHGAS_MLFLOW_TRACKING_URI": str(settings.mlflow_tracking_uri),
+        "SPANISHGAS_MLFLOW_REGISTRY_URI": str(settings.mlflow_registry_uri),
+        "SPANISHGAS_OPTUNA_STORAGE": str(settings.optuna_storage),
+    }
+
+
+@pytest.fixture(scope="module")
+def world(served: dict[str, Any]) -> dict[str, Any]:
+    """The served world with a monitoring run (the drift page's input)."""
+    from spanishgas.monitoring.job import run_monitor
+
+    run_monitor(served["settings"], push=False)
+    return served
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Point the app at a world through the environment, with every Streamlit cache emptied."""
+    import streamlit as st
+
+    from spanishgas.settings import get_settings
+
+    def use(env: dict[str, str]) -> None:
+        for key in [k for k in os.environ if k.startswith("SPANISHGAS_")]:
+            monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        st.cache_data.clear()
+        st.cache_resource.clear()
+
+    yield use
+    get_settings.cache_clear()
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def _app(page: str | None = None) -> Any:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+def _no_exception(at: Any) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def test_every_page_renders_with_the_run_ids_in_its_header(world: dict[str, Any], app_env: Any) -> None:
+    app_env(settings_env(world["settings"]))
+    batch = world["batch"]
+    for page in PAGES:
+        at = _app(page)
+        _no_exception(at)
+        header = " ".join(c.value for c in at.caption)
+        assert f"model v{world['version']}" in header and "open, loopback only" in header, (page, header)
+        assert str(batch["gold_run_id"].iloc[0]) in header
+
+
+def test_a_filter_narrows_the_at_risk_list_and_the_csv_follows(world: dict[str, Any], app_env: Any) -> None:
+    app_env(settings_env(world["settings"]))
+    at = _app("pages/at_risk.py")
+    everyone = at.dataframe[0].value
+    tiers = at.multiselect(key="tiers")
+    assert len(everyone) > 0 and set(everyone["risk_tier"]) <= set(tiers.value)
+    tiers.set_value(["critical"]).run()
+    narrowed = at.dataframe[0].value
+    assert len(narrowed) < len(everyone) and set(narrowed["risk_tier"]) <= {"critical"}
+    at.radio(key="sort_by").set_value("margin at risk").run()
+    by_margin = at.dataframe[0].value["expected_monthly_loss_eur"].to_numpy()
+    assert (by_margin[:-1] >= by_margin[1:]).all()
+    assert at.get("download_button")  # the campaign's CSV of what is shown
+    assert all(isinstance(r, str) and r for r in narrowed["top_reasons"])
+
+
+def test_the_budget_changes_the_plan(world: dict[str, Any], app_env: Any) -> None:
+    app_env(settings_env(world["settings"]))
+    at = _app("pages/plan.py")
+
+    def cost() -> float:
+        return float(at.dataframe[0].value.loc["this plan", "cost_eur"])
+
+    at.slider(key="budget").set_value(0).run()
+    assert cost() == 0.0
+    at.slider(key="budget").set_value(100_000).run()
+    generous = cost()
+    at.toggle(key="no_budget").set_value(True).run()
+    rules = at.dataframe[0].value
+    # without a budget the plan is every offer that pays for itself: the rules-only policy's customers
+    offered = rules["customers_offered"]
+    assert generous > 0.0 and offered["this plan"] >= offered["rules only"]
+    _no_exception(at)
+
+
+def test_a_customer_lookup_shows_reasons_and_answers_a_what_if(world: dict[str, Any], app_env: Any) -> None:
+    app_env(settings_env(world["settings"]))
+    at = _app("pages/customer.py")
+    _no_exception(at)
+    customer = at.text_input(key="customer_id").value
+    expected = world["batch"].loc[customer]
+    assert at.metric[0].value == f"{expected['churn_probability']:.1%}"
+    assert "answered by the in process" in " ".join(c.value for c in at.caption)  # no API configured
+    reasons = [m.value for m in at.markdown if m.value.startswith("- ")]
+    assert reasons and reasons[0] == f"- {expected['top_reason']}"
+    at.checkbox(key="renewal_signed").check().run()
+    _no_exception(at)
+    assert any(m.label == "Churn probability" and m.delta for m in at.metric)  # the what-if's answer
+    at.text_input(key="customer_id").input("C99999").run()
+    assert any("Cannot score 'C99999'" in w.value for w in at.warning)
+
+
+def test_an_unreachable_api_falls_back_to_in_process_scoring_and_says_so(world: dict[str, Any], app_env: Any) -> None:
+    app_env({**settings_env(world["settings"]), "SPANISHGAS_DASHBOARD__API_URL": f"http://127.0.0.1:{free_port()}"})
+    at = _app("pages/customer.py")
+    _no_exception(at)
+    assert any("did not answer" in w.value and "answered in process" in w.value for w in at.warning)
+    assert at.metric[0].value.endswith("%")
+
+
+def test_an_empty_platform_says_what_to_run(tmp_path: Path, app_env: Any) -> None:
+    empty = Settings(profile="local", data_root=tmp_path / "data", gx_root=tmp_path / "gx")
+    app_env(settings_env(empty))
+    messages = {}
+    for page in PAGES:
+        at = _app(page)
+        _no_exception(at)
+        messages[page] = " ".join(e.value for e in [*at.warning, *at.info])
+    assert "No champion model yet" in messages["pages/overview.py"]
+    assert "No champion model yet" in messages["pages/model.py"]
+    assert "No monitoring run yet" in messages["pages/drift.py"]
+
+
+def test_sign_in_is_required_in_the_stack_profile(world: dict[str, Any], app_env: Any) -> None:
+    env = {**settings_env(world["settings"]), "SPANISHGAS_DASHBOARD__REQUIRE_SIGN_IN": "true"}
+    app_env(env)
+    at = _app()
+    assert any("no identity provider is configured" in e.value for e in at.error) and not at.dataframe
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.secrets["auth"] = {"redirect_uri": "http://127.0.0.1:8501/oauth2callback", "cookie_secret": "x"}
+    at.run()
+    assert [b.label for b in at.button] == ["Sign in"] and not at.metric  # nothing shown before signing in
+    at.user = {"is_logged_in": True, "email": "analyst@spanishgas.example"}  # what Streamlit sets after OIDC
+    at.run()
+    _no_exception(at)
+    assert "signed in as analyst@spanishgas.example" in " ".join(c.value for c in at.caption) and at.metric
+
+
+@pytest.fixture(scope="module")
+def running_app(world: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`streamlit run` (the command `spanishgas dashboard` runs) on a free loopback port."""
+    from spanishgas.analyst.app import dashboard_command
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPANISHGAS_")} | settings_env(world["settings"])
+    log = (tmp_path_factory.mktemp("streamlit") / "streamlit.log").open("w")
+    command = dashboard_command(Settings(), "127.0.0.1", port)
+    assert command[:4] == [sys.executable, "-m", "streamlit", "run"]
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/_stcore/health", 60)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+def test_every_page_in_a_real_browser(running_app: str, tmp_path: Path) -> None:
+    """Each page opened in headless Chromium until the script stops running; no exception on screen;
+    screenshots at full scale to ``SPANISHGAS_SCREENSHOTS`` when set (docs/images)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    chromium = require_program("chromium")
+    out = Path(os.environ.get("SPANISHGAS_SCREENSHOTS", tmp_path))
+    out.mkdir(parents=True, exist_ok=True)
+    idle = '[data-testid="stApp"][data-test-script-state="notRunning"][data-test-connection-state="CONNECTED"]'
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1100})
+        for script, path in PAGES.items():
+            page.goto(f"{running_app}/{path}")
+            expect(page.locator(idle)).to_be_attached(timeout=120_000)
+            page.wait_for_timeout(500)  # charts draw after the script ends
+            expect(page.locator('[data-testid="stApp"]')).to_be_attached()
+            exceptions = page.locator('[data-testid="stException"]')
+            assert exceptions.count() == 0, (script, exceptions.first.inner_text())
+            name = Path(script).stem.replace("_", "-")
+            page.screenshot(path=str(out / f"dashboard-{name}.png"), full_page=True)
+        browser.close()
+    assert len(list(out.glob("dashboard-*.png"))) == len(PAGES)
