@@ -26,7 +26,7 @@ except LookupFailed as exc:
 if answer.note:
     st.warning(answer.note)
 body = answer.body
-st.caption(f"answered by the {answer.source}, model v{body['model']['version']}")
+st.caption(f"answered {answer.source}, model v{body['model']['version']}")
 
 cols = st.columns(4)
 cols[0].metric("Churn probability (90 days)", f"{body['churn_probability']:.1%}")

@@ -142,7 +142,7 @@ def test_a_customer_lookup_shows_reasons_and_answers_a_what_if(world: dict[str, 
     customer = at.text_input(key="customer_id").value
     expected = world["batch"].loc[customer]
     assert at.metric[0].value == f"{expected['churn_probability']:.1%}"
-    assert "answered by the in process" in " ".join(c.value for c in at.caption)  # no API configured
+    assert "answered in process" in " ".join(c.value for c in at.caption)  # no API configured
     reasons = [m.value for m in at.markdown if m.value.startswith("- ")]
     assert reasons and reasons[0] == f"- {expected['top_reason']}"
     at.checkbox(key="renewal_signed").check().run()
@@ -158,6 +158,37 @@ def test_an_unreachable_api_falls_back_to_in_process_scoring_and_says_so(world: 
     _no_exception(at)
     assert any("did not answer" in w.value and "answered in process" in w.value for w in at.warning)
     assert at.metric[0].value.endswith("%")
+
+
+def test_the_customer_page_asks_the_scoring_api_when_one_is_configured(
+    world: dict[str, Any], app_env: Any, tmp_path: Path
+) -> None:
+    """`spanishgas serve` on the same stores; the page's answer comes from it (GET and POST /score)."""
+    import json
+
+    port, key = free_port(), "dashboard-key"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPANISHGAS_")} | settings_env(world["settings"])
+    env["SPANISHGAS_API__API_KEYS"] = json.dumps([key])
+    binary = str(Path(sys.executable).with_name("spanishgas"))
+    with (tmp_path / "api.log").open("w") as log:
+        api = subprocess.Popen([binary, "serve", "--port", str(port)], cwd=REPO, env=env, stdout=log, stderr=log)
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/ready", 120)
+            app_env(
+                settings_env(world["settings"])
+                | {"SPANISHGAS_DASHBOARD__API_URL": f"http://127.0.0.1:{port}", "SPANISHGAS_DASHBOARD__API_KEY": key}
+            )
+            at = _app("pages/customer.py")
+            _no_exception(at)
+            assert "answered by the scoring API" in " ".join(c.value for c in at.caption)
+            expected = world["batch"].loc[at.text_input(key="customer_id").value]
+            assert at.metric[0].value == f"{expected['churn_probability']:.1%}"
+            at.checkbox(key="complaint_resolved").check().run()
+            _no_exception(at)
+            assert not at.warning and any(m.label == "Churn probability" for m in at.metric[4:])
+        finally:
+            api.terminate()
+            api.wait(timeout=30)
 
 
 def test_an_empty_platform_says_what_to_run(tmp_path: Path, app_env: Any) -> None:

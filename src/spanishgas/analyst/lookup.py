@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from spanishgas.serving.service import ScoringService
     from spanishgas.settings import Settings
 
-API, IN_PROCESS = "scoring API", "in process"
+API, IN_PROCESS = "by the scoring API", "in process"
 
 
 class LookupFailed(LookupError):
