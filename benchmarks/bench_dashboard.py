@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -57,7 +58,8 @@ def _browser_renders(url: str) -> dict[str, dict[str, float]]:
 
     out: dict[str, dict[str, float]] = {}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        chromium = shutil.which("chromium") or "chromium"  # Debian's (scripts/services.sh tools)
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         for visit in ("cold", "warm"):
             page = browser.new_context(viewport={"width": 1600, "height": 1100}).new_page()
             for path in PAGES:

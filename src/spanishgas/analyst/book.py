@@ -4,7 +4,7 @@ key every cache, so a new gold run, scoring run or model version shows at once."
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +92,6 @@ class Book:
     summary: dict[str, Any]
     customers: pd.DataFrame
     holdout_share: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def load_book(settings: Settings, scores_run: str | None) -> Book:
@@ -126,12 +125,11 @@ def load_book(settings: Settings, scores_run: str | None) -> Book:
 
 def renewal_windows(months: pd.Series) -> pd.Series:
     """Each customer's renewal window ("expired", "0-3 months", ... "12+ months"; missing: unknown)."""
-    values = pd.to_numeric(months, errors="coerce")
-    labels = np.full(len(values), LATER_RENEWAL, dtype=object)
-    for bound, label in reversed(RENEWAL_WINDOWS):
-        labels[(values < bound).to_numpy() if bound else (values <= bound).to_numpy()] = label
-    labels[values.isna().to_numpy()] = "unknown"
-    return pd.Series(labels, index=months.index)
+    values = pd.to_numeric(months, errors="coerce").to_numpy(dtype=float)
+    (_, expired), *later = RENEWAL_WINDOWS
+    conditions = [np.isnan(values), values <= 0.0, *[values < bound for bound, _ in later]]
+    labels = np.select(conditions, ["unknown", expired, *[label for _, label in later]], default=LATER_RENEWAL)
+    return pd.Series(labels.astype(object), index=months.index)
 
 
 def channel_names(customers: pd.DataFrame) -> pd.Series:

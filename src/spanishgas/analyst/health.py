@@ -30,19 +30,25 @@ def version_report(settings: Settings, version: str) -> dict[str, Any]:
     return {**report, "version": version, "run_id": found.run_id, "tags": dict(found.tags)}
 
 
+def _run_id(settings: Settings, version: str) -> str:
+    """The training run of a registered version (a registry call, no artifact read)."""
+    from spanishgas.model.registry import configure
+
+    return str(configure(settings).get_model_version(settings.model.registered_name, version).run_id)
+
+
 def model_card(settings: Settings, version: str) -> str:
     """The version's model card (Markdown), as training wrote it."""
     import mlflow
 
-    return str(mlflow.artifacts.load_text(f"runs:/{version_report(settings, version)['run_id']}/model_card.md"))
+    return str(mlflow.artifacts.load_text(f"runs:/{_run_id(settings, version)}/model_card.md"))
 
 
 def importance(settings: Settings, version: str) -> pd.DataFrame:
     """Global SHAP importance (share of the mean absolute contribution) frozen with the version."""
     import mlflow
 
-    run_id = version_report(settings, version)["run_id"]
-    profile = mlflow.artifacts.load_dict(f"runs:/{run_id}/monitoring/reference_profile.json")
+    profile = mlflow.artifacts.load_dict(f"runs:/{_run_id(settings, version)}/monitoring/reference_profile.json")
     shares = pd.Series(profile.get("importance", {}), name="share").sort_values(ascending=False)
     return shares[shares > 0].rename_axis("feature").reset_index()
 
