@@ -53,20 +53,24 @@ def segment_model(registry_uri: str, scores_run: str) -> Any:
     return load_segments(settings())
 
 
-@st.cache_data(show_spinner="Scoring the history...", max_entries=4)
-def churn_history(lake_uri: str, gold_run: str, version: str) -> Any:
-    """Observed and expected churn rate per month for a gold run and model version."""
-    from spanishgas.analyst.book import labelled_snapshots
-    from spanishgas.analyst.views import churn_by_month
+@st.cache_data(show_spinner="Reading the churn history...", max_entries=4)
+def churn_history(lake_uri: str, scores_run: str, gold_run: str, version: str) -> Any:
+    """Observed and expected churn rate per month: as the scoring run published it, or (for runs published
+    before the batch job kept it) the history scored now by the run's model version."""
+    from spanishgas.analyst.book import published_history
+    from spanishgas.retention.history import churn_history as score_history
 
-    churn_model = model(str(settings().mlflow_registry_uri), version)
-    return churn_by_month(labelled_snapshots(settings(), gold_run, churn_model.features), churn_model)
+    published = published_history(settings(), scores_run)
+    if published is not None:
+        return published
+    return score_history(settings(), gold_run, model(str(settings().mlflow_registry_uri), version))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def matured_labels(lake_uri: str, gold_run: str) -> Any:
     """The newest matured month's labels (for the segments' observed churn)."""
-    from spanishgas.analyst.book import labelled_snapshots, latest_matured_labels
+    from spanishgas.analyst.book import latest_matured_labels
+    from spanishgas.retention.history import labelled_snapshots
 
     return latest_matured_labels(labelled_snapshots(settings(), gold_run, []))
 
@@ -87,9 +91,9 @@ def version_report(registry_uri: str, version: str) -> dict[str, Any]:
     return report(settings(), version)
 
 
-@st.cache_data(show_spinner="Scoring both models on the forward test rows...", max_entries=2)
+@st.cache_data(show_spinner="Reading the models' forward test scores...", max_entries=2, ttl=60)
 def test_curves(registry_uri: str, gold_run: str | None, versions: tuple[tuple[str, str], ...]) -> Any:
-    """Champion and challenger on the same test rows (cached per gold run and versions)."""
+    """Champion and challenger on forward test rows (cached per gold run and versions)."""
     from spanishgas.analyst.health import compare_on_test_rows
 
     return compare_on_test_rows(settings(), dict(versions))

@@ -25,7 +25,7 @@ if len(versions) == 1:
 st.dataframe(figures_side_by_side(reports))
 
 curves = common.test_curves(registry, keys.gold_run, tuple((labels[n], v) for n, v in versions.items()))
-st.caption(f"On the current training set's forward test rows: {curves.rows:,} customers, {curves.churners:,} churners.")
+st.caption(curves.caption())
 left, right = st.columns(2)
 left.markdown("**Precision and recall**")
 left.line_chart(curves.pr, x="recall", y="precision", color="model")

@@ -32,7 +32,7 @@ tiers = pd.DataFrame({"tier": list(figures["by_tier"]), "customers": list(figure
 st.bar_chart(tiers, x="tier", y="customers", horizontal=True, sort=False, x_label="customers", y_label="")
 
 st.subheader("Churn rate by month: observed and what the model expects")
-history = common.churn_history(str(common.settings().lake_uri), book.gold_run, book.model_version)
+history = common.churn_history(str(common.settings().lake_uri), book.run_id, book.gold_run, book.model_version)
 history = history.rename(columns={"observed_rate": "observed", "expected_rate": "expected by the model"})
 st.line_chart(history, x="month", y=["observed", "expected by the model"], y_label="90-day churn rate")
 st.caption(

@@ -66,7 +66,9 @@ def deliveries(history_lake: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     the monitor must answer with a retrain)."""
     root = tmp_path_factory.mktemp("deliveries")
     shocked, _ = history_world(root, date(2025, 1, 31), "price_shock")
-    return {"current": history_lake / "raw", "shocked": shocked}
+    # a quote and spaces in the folder must not break the spark-submit command line
+    named = shocked.rename(shocked.with_name("drop 'Jan' 2025"))
+    return {"current": history_lake / "raw", "shocked": named}
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +168,9 @@ def test_the_scheduler_runs_the_lifecycle_from_asset_events_alone(
     second |= _follow(airflow, 1, "manual", ("spanishgas_retraining",))
     second_chain = time.monotonic() - triggered
     assert second["spanishgas_medallion"]["conf"] == {"raw_dir": str(deliveries["shocked"])}
+    markers = (platform / "data" / "lake" / "bronze" / "_published").glob("*.json")
+    published = [json.loads(marker.read_text()) for marker in markers]
+    assert str(deliveries["shocked"].resolve()) in {m["raw_dir"] for m in published}  # the parameter reached the job
     events = airflow.api("GET", "/assets/events", params={"source_dag_id": "spanishgas_monitoring"})["asset_events"]
     assert len(events) == 1 and DRIFT_REASONS & set(events[0]["extra"]["reasons"]), events
     retraining = second["spanishgas_retraining"]

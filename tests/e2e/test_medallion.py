@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from datetime import date
 from pathlib import Path
 
@@ -174,6 +176,7 @@ def test_a_failed_gate_publishes_nothing(spark, small_lake, monkeypatch: pytest.
     settings = small_lake["settings"]
     lake = Lake(spark, str(settings.lake_uri))
     before = lake.published_runs("silver")
+    started = time.time() - 1
 
     def impossible(table: str) -> list[gates.Rule]:
         return [gates.Rule("row_count", kwargs={"value": 0})]  # every silver table of the small lake has rows
@@ -184,6 +187,13 @@ def test_a_failed_gate_publishes_nothing(spark, small_lake, monkeypatch: pytest.
     assert lake.published_runs("silver") == before
     recorded = json.loads(lake.read_text(lake.path("silver", "runs", "silver-bad", "_manifest.json")))
     assert recorded["status"] == "failed"
+    # the failed gate's report is in Data Docs, where the engineer looks first
+    failed_table = next(t for t, g in recorded["gates"].items() if not g["success"])
+    site = Path(settings.gx_root) / "uncommitted" / "data_docs" / gates.DOCS_SITE
+    pages = [p for p in (site / "validations" / "silver" / failed_table).rglob("*.html") if p.stat().st_mtime > started]
+    assert len(pages) == 1
+    assert "Must have exactly 0 rows" in " ".join(re.sub(r"<[^>]+>", " ", pages[0].read_text()).split())
+    assert pages[0].name in (site / "index.html").read_text()
     # and the next stage still reads the last good run
     assert lake.latest_run("silver") == before[-1]
 

@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from spanishgas.settings import ApiSettings, Settings
 from tests.conftest import free_port
 
+REPO = Path(__file__).parents[2]
 KEY, SECOND_KEY = "agent-desk-key", "supervisor-key"
 AUTH = {"X-API-Key": KEY}
 
@@ -124,3 +125,38 @@ def stack(served: dict[str, Any], postgres_dsn: str, tmp_path_factory: pytest.Te
         with conn.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         conn.close()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes `get_settings()` read ``settings``' stores."""
+    return {
+        "SPANISHGAS_PROFILE": settings.profile,
+        "SPANISHGAS_DATA_ROOT": str(settings.data_root),
+        "SPANISHGAS_GX_ROOT": str(settings.gx_root),
+        "SPANISHGAS_FEAST_REPO_PATH": str(REPO / "feature_repo"),
+        "SPANISHGAS_MLFLOW_TRACKING_URI": str(settings.mlflow_tracking_uri),
+        "SPANISHGAS_MLFLOW_REGISTRY_URI": str(settings.mlflow_registry_uri),
+        "SPANISHGAS_OPTUNA_STORAGE": str(settings.optuna_storage),
+    }
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Point the app at a world through the environment, with every Streamlit cache emptied."""
+    import streamlit as st
+
+    from spanishgas.settings import get_settings
+
+    def use(env: dict[str, str]) -> None:
+        for key in [k for k in os.environ if k.startswith("SPANISHGAS_")]:
+            monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        st.cache_data.clear()
+        st.cache_resource.clear()
+
+    yield use
+    get_settings.cache_clear()
+    st.cache_data.clear()
+    st.cache_resource.clear()

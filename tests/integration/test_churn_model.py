@@ -186,6 +186,59 @@ def test_promotion_gate_accepts_better_refuses_worse_and_rollback_restores(train
     assert alias_version(settings, "champion") == first
 
 
+def test_the_model_page_draws_champion_and_challenger_from_the_scores_kept_with_them(
+    trained: dict[str, Any], app_env: Any
+) -> None:
+    """Training keeps each version's forward test scores, the gate keeps both models' scores on its rows:
+    the analyst app's model page draws its curves from those (no test period rebuilt through Feast), on
+    the gate's rows once the gate has compared the two, and the figures are what scoring now would give."""
+    from streamlit.testing.v1 import AppTest
+
+    from spanishgas.analyst.health import compare_on_test_rows, score_on_current_test_rows
+    from spanishgas.model.registry import alias_version, assign_champion, load_version, promote, rollback
+    from spanishgas.model.split import split_frame
+    from spanishgas.model.test_scores import PROBABILITY, TEST_SCORES, read_scores
+    from spanishgas.model.train import forward_split, gate_rows, train
+    from tests.integration.conftest import REPO, settings_env
+
+    settings, data = trained["settings"], trained["data"]
+    champion = alias_version(settings, "champion")
+    if champion is None:
+        champion = trained["report"].model_version
+        assign_champion(settings, champion, reason="test: the model page needs a champion")
+    newer = train(settings, "E5", 2, data=data)
+    versions = {"champion": champion, "challenger": newer.model_version}
+
+    # The kept table is the version's own probabilities on its forward test rows.
+    kept = read_scores(newer.mlflow_run_id, TEST_SCORES)
+    test_rows = split_frame(data.frame, forward_split(settings, data.frame))[2]
+    assert kept is not None and len(kept) == len(test_rows)
+    again = load_version(settings, version=newer.model_version).model.predict_proba(test_rows)
+    np.testing.assert_allclose(kept[PROBABILITY].to_numpy(), again, rtol=1e-5, atol=1e-6)
+
+    before_gate = compare_on_test_rows(settings, versions)
+    assert not before_gate.same_rows and "has not compared" in before_gate.basis
+    assert set(before_gate.pr["model"]) == set(versions)
+
+    verdict = promote(settings, gate_rows(settings, "E5"), floor=0.0)  # either verdict keeps the scores
+    if verdict.promoted:
+        rollback(settings, reason="test: the page compares the two")
+    after_gate = compare_on_test_rows(settings, versions)
+    assert after_gate.same_rows and "promotion gate" in after_gate.basis
+    scored_now = score_on_current_test_rows(settings, versions)
+    assert (after_gate.rows, after_gate.churners) == (scored_now.rows, scored_now.churners)
+    pd.testing.assert_frame_equal(after_gate.deciles, scored_now.deciles, rtol=1e-4)
+
+    app_env(settings_env(settings))
+    at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/model.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    shown = " ".join(c.value for c in at.caption)
+    assert "promotion gate" in shown and f"{after_gate.rows:,} customer-months" in shown
+    assert set(at.dataframe[0].value.columns) == {f"champion v{champion}", f"challenger v{newer.model_version}"}
+
+
 def test_a_champion_on_a_retired_feature_is_not_compared_and_the_gate_says_so(trained: dict[str, Any]) -> None:
     """After a feature leaves the feature store (ADR 0012) the champion cannot be scored on today's rows:
     promotion must decide on the other rules and say why, not crash."""

@@ -16,6 +16,7 @@ import pytest
 
 from spanishgas.settings import Settings
 from tests.conftest import free_port, require_program, wait_for_http
+from tests.integration.conftest import settings_env
 
 REPO = Path(__file__).parents[2]
 APP = REPO / "dashboard" / "app.py"
@@ -31,19 +32,6 @@ PAGES = {
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes `get_settings()` read ``settings``' stores."""
-    return {
-        "SPANISHGAS_PROFILE": settings.profile,
-        "SPANISHGAS_DATA_ROOT": str(settings.data_root),
-        "SPANISHGAS_GX_ROOT": str(settings.gx_root),
-        "SPANISHGAS_FEAST_REPO_PATH": str(REPO / "feature_repo"),
-        "SPANISHGAS_MLFLOW_TRACKING_URI": str(settings.mlflow_tracking_uri),
-        "SPANISHGAS_MLFLOW_REGISTRY_URI": str(settings.mlflow_registry_uri),
-        "SPANISHGAS_OPTUNA_STORAGE": str(settings.optuna_storage),
-    }
-
-
 @pytest.fixture(scope="module")
 def world(served: dict[str, Any]) -> dict[str, Any]:
     """The served world with a monitoring run (the drift page's input)."""
@@ -51,28 +39,6 @@ def world(served: dict[str, Any]) -> dict[str, Any]:
 
     run_monitor(served["settings"], push=False)
     return served
-
-
-@pytest.fixture
-def app_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Point the app at a world through the environment, with every Streamlit cache emptied."""
-    import streamlit as st
-
-    from spanishgas.settings import get_settings
-
-    def use(env: dict[str, str]) -> None:
-        for key in [k for k in os.environ if k.startswith("SPANISHGAS_")]:
-            monkeypatch.delenv(key)
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        get_settings.cache_clear()
-        st.cache_data.clear()
-        st.cache_resource.clear()
-
-    yield use
-    get_settings.cache_clear()
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def _app(page: str | None = None) -> Any:
@@ -98,6 +64,27 @@ def test_every_page_renders_with_the_run_ids_in_its_header(world: dict[str, Any]
         header = " ".join(c.value for c in at.caption)
         assert f"model v{world['version']}" in header and "open, loopback only" in header, (page, header)
         assert str(batch["gold_run_id"].iloc[0]) in header
+
+
+def test_the_overview_reads_the_churn_history_the_scoring_run_published(world: dict[str, Any], app_env: Any) -> None:
+    """The batch job publishes observed vs expected churn by month with its scores, so the overview draws
+    it without scoring the history; the table is what the model gives the matured months now."""
+    from pandas.testing import assert_frame_equal
+
+    from spanishgas.analyst.book import published_history, run_keys
+    from spanishgas.model.registry import load_version
+    from spanishgas.retention.history import churn_history
+
+    settings = world["settings"]
+    keys = run_keys(settings)
+    published = published_history(settings, keys.scores_run)
+    assert published is not None and len(published) > 1
+    now = churn_history(settings, keys.gold_run, load_version(settings, version=world["version"]).model)
+    assert_frame_equal(published, now)
+    app_env(settings_env(settings))
+    at = _app("pages/overview.py")
+    _no_exception(at)
+    assert any(f"({len(published)} months)" in c.value for c in at.caption)
 
 
 def test_a_filter_narrows_the_at_risk_list_and_the_csv_follows(world: dict[str, Any], app_env: Any) -> None:

@@ -150,15 +150,17 @@ def reason_phrases(raw: Any, limit: int = 3) -> str:
     return "; ".join(str(r.get("phrase", "")) for r in json.loads(raw)[:limit])
 
 
-def labelled_snapshots(settings: Settings, gold_run: str, features: list[str]) -> pd.DataFrame:
-    """Every as-of month's customers whose label has matured (gold's training dataset), with ``features``."""
+def published_history(settings: Settings, scores_run: str) -> pd.DataFrame | None:
+    """The observed vs expected churn by month published with a scoring run (None for runs published
+    before the batch job kept it)."""
     from spanishgas.lake_reader import LakeReader
+    from spanishgas.retention.history import HISTORY_TABLE
+    from spanishgas.retention.job import SCORES_LAYER
 
     lake = LakeReader.from_settings(settings)
-    table = "churn_training_dataset"
-    present = set(lake.column_names("gold", gold_run, table))
-    columns = ["customer_id", "as_of_date", "label", *[f for f in features if f in present]]
-    return lake.read_table("gold", gold_run, table, columns).to_pandas()
+    if HISTORY_TABLE not in lake.manifest(SCORES_LAYER, scores_run).get("tables", []):
+        return None
+    return lake.read_table(SCORES_LAYER, scores_run, f"{HISTORY_TABLE}.parquet").to_pandas()
 
 
 def latest_matured_labels(labelled: pd.DataFrame) -> pd.DataFrame:

@@ -60,7 +60,7 @@ def figures_side_by_side(reports: dict[str, dict[str, Any]]) -> pd.DataFrame:
 
 @dataclass
 class Curves:
-    """Champion and challenger on the same forward test rows."""
+    """Champion and challenger on forward test rows; ``basis`` says which rows, in words."""
 
     pr: pd.DataFrame
     roc: pd.DataFrame
@@ -68,6 +68,13 @@ class Curves:
     deciles: pd.DataFrame
     rows: int
     churners: int
+    basis: str = ""
+    same_rows: bool = True
+
+    def caption(self) -> str:
+        """Which rows the curves are drawn on, in words, with their size when they are one set."""
+        size = f": {self.rows:,} customer-months, {self.churners:,} churners" if self.same_rows else ""
+        return f"On {self.basis}{size}."
 
 
 def curves(labels: np.ndarray, scores: dict[str, np.ndarray]) -> Curves:
@@ -105,7 +112,51 @@ def curves(labels: np.ndarray, scores: dict[str, np.ndarray]) -> Curves:
 
 
 def compare_on_test_rows(settings: Settings, versions: dict[str, str]) -> Curves:
-    """Score every version on the current training set's forward test rows (the promotion gate's rows)."""
+    """Champion and challenger (``versions``: label -> version) on forward test rows, from the tables kept
+    with each version (:mod:`spanishgas.model.test_scores`): the promotion gate's rows when the gate has
+    compared these two, else each version's own test rows; versions trained before those tables were kept
+    are scored on the current training set's test rows (slow: the period is rebuilt through Feast)."""
+    from spanishgas.model.test_scores import GATE_SCORES, PROBABILITY, TEST_SCORES, read_scores, version_column
+
+    run_ids = {label: _run_id(settings, v) for label, v in versions.items()}
+    if len(versions) == 2:
+        challenger = list(versions)[-1]
+        gate = read_scores(run_ids[challenger], GATE_SCORES)
+        columns = {label: version_column(v) for label, v in versions.items()}
+        if gate is not None and set(columns.values()) <= set(gate.columns):
+            found = curves(gate["label"].to_numpy(dtype=int), {k: gate[c].to_numpy() for k, c in columns.items()})
+            found.basis = "the promotion gate's forward test rows (both models on the same customers)"
+            return found
+    own = {label: read_scores(run_id, TEST_SCORES) for label, run_id in run_ids.items()}
+    kept = {label: table for label, table in own.items() if table is not None}
+    if len(kept) == len(own):
+        parts = [curves(t["label"].to_numpy(dtype=int), {k: t[PROBABILITY].to_numpy()}) for k, t in kept.items()]
+        found = _stacked(parts)
+        found.basis = (
+            "its own forward test rows, kept at training"
+            if len(parts) == 1
+            else "each model's own forward test rows: the promotion gate has not compared these two yet "
+            "(`spanishgas promote` scores both on the same rows)"
+        )
+        return found
+    return score_on_current_test_rows(settings, versions)
+
+
+def _stacked(parts: list[Curves]) -> Curves:
+    """Curves of models measured on different rows, one table each."""
+    return Curves(
+        pd.concat([c.pr for c in parts], ignore_index=True),
+        pd.concat([c.roc for c in parts], ignore_index=True),
+        pd.concat([c.calibration for c in parts], ignore_index=True),
+        pd.concat([c.deciles for c in parts], ignore_index=True),
+        parts[0].rows,
+        parts[0].churners,
+        same_rows=len(parts) == 1,
+    )
+
+
+def score_on_current_test_rows(settings: Settings, versions: dict[str, str]) -> Curves:
+    """Every version scored on the current training set's forward test rows (the promotion gate's rows)."""
     from spanishgas.model.registry import load_version
     from spanishgas.model.train import gate_rows
 
@@ -113,7 +164,9 @@ def compare_on_test_rows(settings: Settings, versions: dict[str, str]) -> Curves
     rows = gate_rows(settings, experiment).test
     labels = rows["label"].to_numpy(dtype=int)
     scores = {label: load_version(settings, version=v).model.predict_proba(rows) for label, v in versions.items()}
-    return curves(labels, scores)
+    found = curves(labels, scores)
+    found.basis = "the current training set's forward test rows, scored now"
+    return found
 
 
 def decisions(settings: Settings, limit: int = 50) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """What the analyst app's book pages compute: the morning overview, the at-risk list and its filters, the
 retention plan against its alternatives, and the segments in the business's words. Pure functions of the
-book (and of the champion for the expected churn rate), so the pages only lay them out."""
+book, so the pages only lay them out."""
 
 from __future__ import annotations
 
@@ -52,19 +52,6 @@ def overview(book: Book) -> dict[str, Any]:
         "plan_expected_retained_margin_eur": float(plan.get("expected_retained_margin_eur", 0.0)),
         "budget_eur": book.summary.get("budget_eur"),
     }
-
-
-def churn_by_month(labelled: pd.DataFrame, model: ChurnModel) -> pd.DataFrame:
-    """Observed 90-day churn rate per as-of month beside the rate the model expects for the same
-    customers (its mean calibrated probability): where the two part, calibration is slipping."""
-    expected = model.predict_proba(labelled)
-    frame = pd.DataFrame(
-        {"month": pd.to_datetime(labelled["as_of_date"]), "observed": labelled["label"], "expected": expected}
-    )
-    out = frame.groupby("month").agg(
-        customers=("observed", "size"), observed_rate=("observed", "mean"), expected_rate=("expected", "mean")
-    )
-    return out.reset_index()
 
 
 @dataclass(frozen=True)

@@ -32,15 +32,19 @@ def _gate_all(
     """Run every table's gate; on the first failure record it and raise, publishing nothing."""
     ctx = gates.context(gx_root)
     manifest["gates"] = {}
+    reports: list[Any] = []
     t0 = time.perf_counter()
     try:
         for table, df, rules in checks:
-            manifest["gates"][table] = gates.run_gate(ctx, layer, table, df, rules)
+            manifest["gates"][table] = gates.run_gate(ctx, layer, table, df, rules, reports)
     except gates.GateFailed as exc:
         manifest["gates"][exc.table] = {"success": False, "failures": exc.failures}
         manifest["status"] = "failed"
         lake.write_manifest(layer, run_id, manifest)
         raise
+    finally:
+        # a failed gate's report is what the engineer opens first, so it is rendered too
+        gates.update_data_docs(ctx, reports)
     manifest["gate_seconds"] = round(time.perf_counter() - t0, 2)
     manifest["status"] = "published"
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from spanishgas.model.churn_model import ChurnModel
 from spanishgas.model.metrics import ranking_metrics
+from spanishgas.model.test_scores import GATE_SCORES, PROBABILITY, TEST_SCORES, log_scores, scores_frame, version_column
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -86,10 +87,11 @@ def log_training_run(
     test: pd.DataFrame,
     plots: list[Path],
     register: bool = True,
+    test_probability: Any = None,
 ) -> tuple[str, str]:
-    """Log a training run (parameters, metrics, plots, data version, model card, model with signature and
-    input example); when ``register``, register the model and give the new version the challenger alias.
-    Returns the run id and the model version ("" when not registered)."""
+    """Log a training run (parameters, metrics, plots, data version, model card, the test rows' scores,
+    model with signature and input example); when ``register``, register the model and give the new version
+    the challenger alias. Returns the run id and the model version ("" when not registered)."""
     from mlflow.models import infer_signature
 
     from spanishgas.model.card import model_card
@@ -141,6 +143,8 @@ def log_training_run(
             registered_model_name=name if register else None,
         )
         run_id = run.info.run_id
+    if test_probability is not None:
+        log_scores(client, run_id, scores_frame(test, {PROBABILITY: test_probability}), TEST_SCORES)
     version = ""
     if register:
         version = str(info.registered_model_version)
@@ -252,11 +256,6 @@ def evaluate_gate(
     return ok, reasons
 
 
-def score_on(model: ChurnModel, rows: pd.DataFrame) -> dict[str, float]:
-    """PR-AUC and ROC-AUC of a model on labelled rows."""
-    return ranking_metrics(rows["label"].to_numpy(), model.predict_proba(rows))
-
-
 @dataclass
 class GateRows:
     """The rows a promotion decision is made on: every model is scored on the same forward test rows."""
@@ -277,7 +276,9 @@ def promote(settings: Settings, rows: GateRows, floor: float | None = None, reas
     challenger = load_version(settings, CHALLENGER)
     champion_version = alias_version(settings, CHAMPION)
     figures: dict[str, float] = {}
-    chall = score_on(challenger.model, rows.test)
+    labels = rows.test["label"].to_numpy()
+    probabilities = {version_column(challenger.version): challenger.model.predict_proba(rows.test)}
+    chall = ranking_metrics(labels, probabilities[version_column(challenger.version)])
     figures.update({f"challenger_{k}": v for k, v in chall.items()})
     champ, not_comparable = None, None
     if champion_version and champion_version != challenger.version:
@@ -293,7 +294,8 @@ def promote(settings: Settings, rows: GateRows, floor: float | None = None, reas
                 + ("" if reason else "; that takes the operator's word: pass --reason to promote on those alone")
             )
         else:
-            champ = score_on(champion_model, rows.test)
+            probabilities[version_column(champion_version)] = champion_model.predict_proba(rows.test)
+            champ = ranking_metrics(labels, probabilities[version_column(champion_version)])
             figures.update({f"champion_{k}": v for k, v in champ.items()})
     features = challenger.model.features
     lr = logistic_baseline(features, settings.seed).fit(rows.train, rows.train["label"].to_numpy())
@@ -316,6 +318,8 @@ def promote(settings: Settings, rows: GateRows, floor: float | None = None, reas
     elif ok:
         _move_champion(client, name, challenger.version)
     result = GateResult(ok, challenger.version, champion_version, reasons, figures)
+    # the rows both were judged on, kept with the challenger for the analyst app's curves
+    log_scores(client, challenger.run_id, scores_frame(rows.test, probabilities), GATE_SCORES)
     _log_decision(settings, client, "promote" if ok else "promotion-refused", asdict(result))
     return result
 

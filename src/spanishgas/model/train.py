@@ -285,7 +285,9 @@ def train(
 
         baselines = {k: v for k, v in scores.items() if k != "churn model"}
         plots = save_plots(model, test, scores["churn model"], baselines, Path(tmp) / "plots")
-        run_id, version = log_training_run(settings, model, report, data, test, plots, register=register)
+        run_id, version = log_training_run(
+            settings, model, report, data, test, plots, register=register, test_probability=scores["churn model"]
+        )
     # Drift is measured against the served model's own training rows (docs/monitoring.md).
     record_reference(settings, model, data.frame, split, version, run_id)
     report.mlflow_run_id, report.model_version = run_id, version

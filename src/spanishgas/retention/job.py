@@ -1,5 +1,6 @@
 """The weekly retention jobs: fit and register segments, then score, explain, segment and recommend every
-active customer, and publish the table (lake Parquet; also Postgres in the stack profile)."""
+active customer, and publish the table (lake Parquet; also Postgres in the stack profile) with the
+model's expected churn beside the observed one over the matured months."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import mlflow.pyfunc
 import pandas as pd
 
 from spanishgas.lake import LakeError
+from spanishgas.retention.history import HISTORY_TABLE, churn_history
 from spanishgas.retention.scoring import holdout_mask
 from spanishgas.retention.segments import SegmentModel, fit_segments
 
@@ -158,10 +160,13 @@ def run_score(settings: Settings, budget_eur: float | None = None, as_of: date |
     }
     table = score_table(recommendations, meta)
     table["in_holdout"] = holdout_mask(table["customer_id"], table["action"], settings.retention.holdout_share, run_id)
+    history = churn_history(settings, gold_run, champion.model)
     from spanishgas.lake_reader import LakeReader
 
     manifest = {**meta, "summary": summary, "rows": len(table), "holdout_share": settings.retention.holdout_share}
-    folder = LakeReader.from_settings(settings).publish_tables(SCORES_LAYER, run_id, {SCORES_TABLE: table}, manifest)
+    manifest["tables"] = [SCORES_TABLE, HISTORY_TABLE]
+    tables = {SCORES_TABLE: table, HISTORY_TABLE: history}
+    folder = LakeReader.from_settings(settings).publish_tables(SCORES_LAYER, run_id, tables, manifest)
     path = f"{folder}/{SCORES_TABLE}.parquet"
     pg_table = _to_postgres(settings, table) if settings.profile == "stack" else None
     return ScoreResult(run_id, len(table), summary, round(seconds, 2), path, pg_table, table)
