@@ -5,9 +5,10 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi import Depends, Header, HTTPException, Query, Request, Security, status
 from fastapi.security import APIKeyHeader
 
+from spanishgas.i18n import Language, negotiate
 from spanishgas.serving.service import ScoringService
 
 API_KEY_HEADER = "X-API-Key"
@@ -42,5 +43,18 @@ def check_api_key(request: Request, key: str | None) -> None:
         )
 
 
+async def answer_language(
+    request: Request,
+    lang: Annotated[Language | None, Query(description="es or en; wins over Accept-Language")] = None,
+    accept_language: Annotated[str | None, Header(description="e.g. es-ES, en;q=0.8")] = None,
+) -> Language:
+    """The language of the answer's phrases: ``?lang=``, else the best match of ``Accept-Language``,
+    else the settings' default."""
+    if lang is not None:
+        return lang
+    return negotiate(accept_language, request.app.state.service.settings.retention.language)
+
+
 Service = Annotated[ScoringService, Depends(get_service)]
+AnswerLanguage = Annotated[Language, Depends(answer_language)]
 Authorized = Depends(require_api_key)

@@ -84,7 +84,9 @@ def in_process(calls: int, ids: list[str]) -> dict[str, Any]:
     settings = get_settings()
     settings = settings.model_copy(update={"api": settings.api.model_copy(update={"warm_cache": False})})
     store = get_store(settings)
-    sdk, direct = FeastReader(store), RedisReader.from_store(store, settings)
+    sdk = FeastReader(store)
+    # the stack profile reads Redis directly; the local profile has only the SDK over SQLite
+    direct = RedisReader.from_store(store, settings) if settings.profile == "stack" else sdk
     service = ScoringService(settings, direct)
     assert service.load(), service.last_load_error
     served = service.served
@@ -95,10 +97,15 @@ def in_process(calls: int, ids: list[str]) -> dict[str, Any]:
     booster = served.churn.pipeline.named_steps["xgb"].get_booster()
     out["trees"] = booster.num_boosted_rounds()
     out["max_depth"] = served.churn.pipeline.named_steps["xgb"].get_params().get("max_depth")
-    for name, reader in (("read_feast_sdk", sdk), ("read_redis_direct", direct)):
+    readers = {"read_feast_sdk": sdk} | ({"read_redis_direct": direct} if direct is not sdk else {})
+    for name, reader in readers.items():
         out[name] = _timed(lambda c, r=reader: r.read([c]), sample)
     vectors = [v.values for v in direct.read(sample[: min(calls, 2000)])]
-    out["score_explain_recommend_uncached"] = _timed(lambda v: service._compute(served, [v]), vectors)
+    for lang in ("es", "en"):
+        # score + TreeSHAP reasons + segment + recommendation with its why, rendered in the language
+        out[f"score_explain_recommend_uncached_{lang}"] = _timed(
+            lambda v, g=lang: service._compute(served, [v], g), vectors
+        )
     out["service_score_customer_cache_empty"] = _timed(service.score_customer, sample)
     out["service_score_customer_cache_hits"] = _timed(service.score_customer, sample)
     started = time.perf_counter()

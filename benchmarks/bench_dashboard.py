@@ -8,6 +8,8 @@ then:
 
 - every page's first render in headless Chromium, in a fresh app (cold caches) and again in a new browser
   session (the caches other analysts already filled): navigation until the script stops running;
+  then, as an analyst moves through the app, each page opened from the sidebar in one session (the
+  page's title shown and its script stopped), the app freshly started again (cold) and once more (warm);
 - a rerun after a widget change (at-risk tier filter, plan budget, customer what-if), timed as the
   script's rerun with Streamlit's AppTest in this process after one warm-up run;
 - the customer page's API round trip (``GET /score/{id}``) over HTTP.
@@ -29,6 +31,15 @@ from pathlib import Path
 
 REPO = Path(__file__).parents[1]
 PAGES = ["", "at-risk", "customer", "plan", "segments", "model", "drift"]
+TITLES = {
+    "": "Overview",
+    "at-risk": "At-risk customers",
+    "customer": "Customer",
+    "plan": "Retention plan",
+    "segments": "Segments",
+    "model": "Model",
+    "drift": "Drift and data quality",
+}
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"][data-test-connection-state="CONNECTED"]'
 KEY = "bench-key"
 
@@ -69,6 +80,27 @@ def _browser_renders(url: str) -> dict[str, dict[str, float]]:
                 out.setdefault(path or "overview", {})[visit] = round(time.perf_counter() - started, 3)
         browser.close()
     return out
+
+
+def _sidebar_renders(url: str, visit: str, out: dict[str, dict[str, float]]) -> None:
+    """Each page opened from the sidebar in one browser session, as an analyst moves through the app."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        chromium = shutil.which("chromium") or "chromium"
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_context(viewport={"width": 1600, "height": 1100}).new_page()
+        started = time.perf_counter()
+        page.goto(url)
+        expect(page.locator(IDLE)).to_be_attached(timeout=300_000)
+        out.setdefault("overview", {})[f"sidebar_{visit}"] = round(time.perf_counter() - started, 3)
+        for path in PAGES[1:]:
+            started = time.perf_counter()
+            page.locator(f'[data-testid="stSidebarNav"] a[href$="/{path}"]').click()
+            expect(page.get_by_role("heading", name=TITLES[path], level=1)).to_be_visible(timeout=300_000)
+            expect(page.locator(IDLE)).to_be_attached(timeout=300_000)
+            out.setdefault(path, {})[f"sidebar_{visit}"] = round(time.perf_counter() - started, 3)
+        browser.close()
 
 
 def _reruns() -> dict[str, float]:
@@ -127,23 +159,32 @@ def main() -> None:
     env = {**os.environ, "SPANISHGAS_API__API_KEYS": json.dumps([KEY]), "SPANISHGAS_DASHBOARD__API_URL": api,
            "SPANISHGAS_DASHBOARD__API_KEY": KEY}  # fmt: skip
     os.environ.update({k: env[k] for k in ("SPANISHGAS_DASHBOARD__API_URL", "SPANISHGAS_DASHBOARD__API_KEY")})
-    processes = [
-        subprocess.Popen([binary, "serve", "--port", str(api_port)], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL),
-        subprocess.Popen([binary, "dashboard", "--port", str(app_port)], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL),
-    ]  # fmt: skip
+
+    def start_app() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([binary, "dashboard", "--port", str(app_port)], env=env, cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+    api_process = subprocess.Popen([binary, "serve", "--port", str(api_port)], env=env, cwd=REPO,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    app_process = start_app()
     try:
         _wait(f"{api}/ready", 300)
         _wait(f"{app}/_stcore/health")
+        renders = _browser_renders(app)
+        app_process.terminate()
+        app_process.wait(timeout=30)
+        app_process = start_app()  # cold caches again, for the sidebar walk
+        _wait(f"{app}/_stcore/health")
+        for visit in ("cold", "warm"):
+            _sidebar_renders(app, visit, renders)
         figures = {
             "customers": len(book.customers),
-            "first_render_s": _browser_renders(app),
+            "first_render_s": renders,
             "rerun_after_widget_change_s": _reruns(),
             "api_round_trip": _api_round_trip(api, customer),
         }
     finally:
-        for process in processes:
+        for process in (api_process, app_process):
             process.terminate()
             process.wait(timeout=30)
     print(json.dumps(figures))

@@ -12,7 +12,10 @@ from pathlib import Path
 def main(layer: str, argv: list[str] | None = None) -> int:
     """Parse the job's arguments, run the layer stage, print its summary; exit 1 on failure."""
     from spanishgas.etl import pipeline
+    from spanishgas.progress import configure_logging
     from spanishgas.settings import get_settings
+
+    configure_logging()  # one line per step in the driver's output (Airflow's task log)
 
     parser = argparse.ArgumentParser(prog=f"{layer}.py", description=f"SpanishGas {layer} job")
     parser.add_argument("--run-id")

@@ -41,7 +41,10 @@ st.caption(
     f"margin at risk {recommendation['expected_monthly_loss_eur']:.2f} EUR a month"
 )
 
-st.subheader("Why")
+st.markdown(f"**Why this action:** {'; '.join([recommendation['why'], *recommendation.get('also', [])])}")
+st.markdown("**At no cost, the agent can:** " + "; ".join(recommendation.get("free_actions", [])))
+
+st.subheader("Why the risk")
 reasons = pd.DataFrame(body["reasons"])
 if reasons.empty:
     st.write("No feature pushes this customer's risk up.")

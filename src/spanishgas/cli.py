@@ -29,6 +29,15 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
+@app.callback()
+def _progress_output() -> None:
+    """Long stages draw progress bars for a person at a terminal and log one line per step otherwise."""
+    from spanishgas import progress
+
+    progress.configure_logging()
+    progress.use_terminal(console if console.is_terminal else None)
+
+
 def _parse_date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 

@@ -15,6 +15,8 @@ from spanishgas.settings import Settings, get_settings
 if TYPE_CHECKING:
     import pandas as pd
 
+    from spanishgas.retention.job import ScoreResult
+
 
 def run_demo(customers: int, workdir: Path, console: Console, settings: Settings | None = None) -> dict[str, Path]:
     """Generate a synthetic delivery, run bronze, silver and gold on it; return where the outputs are."""
@@ -22,8 +24,6 @@ def run_demo(customers: int, workdir: Path, console: Console, settings: Settings
     from spanishgas.spark import get_spark
 
     t0 = time.perf_counter()
-    from spanishgas.analyst.app import app_url
-
     base = settings or get_settings()
     settings = base.rooted_at(workdir, profile="local")
     raw, truth = workdir / "raw", workdir / "truth"
@@ -58,7 +58,7 @@ def run_demo(customers: int, workdir: Path, console: Console, settings: Settings
     console.rule("6/8 churn model (Optuna + XGBoost, MLflow registry on SQLite)")
     model = run_model(settings, console)
     console.rule("7/8 segments, scores, reason codes and a retention plan (budget 5,000 EUR)")
-    scores_path = run_retention(settings, console)
+    scores = run_retention(settings, console)
     console.rule("8/8 monitoring: drift against the champion's training set, and the retraining decision")
     monitoring = run_monitoring(settings, console)
     outputs = {
@@ -68,18 +68,15 @@ def run_demo(customers: int, workdir: Path, console: Console, settings: Settings
         "feature store": Path(str(settings.feast.local_dir)),
         "mlflow": Path(str(settings.mlflow_tracking_uri).removeprefix("sqlite:///")),
         "model card": Path(model["model_card"]),
-        "scores": Path(scores_path),
+        "scores": Path(scores.lake_path),
         "monitoring": Path(monitoring),
         "data docs": Path(settings.gx_root) / "uncommitted" / "data_docs" / "local_site" / "index.html",
     }
     console.rule(f"demo finished in {time.perf_counter() - t0:.1f} s")
     for name, path in outputs.items():
         console.print(f"{name:>14}: {path.resolve()}")
-    console.print(
-        f"analyst app on the demo's data: SPANISHGAS_DATA_ROOT={settings.data_root} spanishgas dashboard, "
-        f"then open {app_url(settings)}",
-        soft_wrap=True,
-    )
+    console.rule("the plan in words")
+    tell_the_story(settings, scores.table, console)
     return outputs
 
 
@@ -135,7 +132,7 @@ def run_model(settings: Settings, console: Console) -> dict[str, str]:
     return {"model_card": card, "champion": verdict.challenger}
 
 
-def run_retention(settings: Settings, console: Console) -> str:
+def run_retention(settings: Settings, console: Console) -> ScoreResult:
     """Fit segments, score every active customer and plan offers within a demo budget."""
     from spanishgas.retention.job import run_score, run_segment
 
@@ -148,8 +145,7 @@ def run_retention(settings: Settings, console: Console) -> str:
         f"{plan['customers_offered']} offers, cost {plan['cost_eur']:,.0f} EUR, expected value "
         f"{plan['expected_value_eur']:,.0f} EUR (rules only: {rules['expected_value_eur']:,.0f} EUR)"
     )
-    show_agent_view(settings, result.table, console)
-    return result.lake_path
+    return result
 
 
 def run_monitoring(settings: Settings, console: Console) -> str:
@@ -174,25 +170,53 @@ def run_monitoring(settings: Settings, console: Console) -> str:
     return result.lake_path
 
 
-def show_agent_view(settings: Settings, scores: pd.DataFrame, console: Console) -> None:
-    """What the call-center API answers for the riskiest customer (the API's own scoring service, on the
-    local online store), and how to serve it."""
+def tell_the_story(settings: Settings, scores: pd.DataFrame, console: Console) -> None:
+    """Who is at risk, how many offers pay for themselves and why the rest do not, one customer where an
+    offer pays as the call-center API answers for them (Spanish, as agents read it, and English), and the
+    commands that open the API and the analyst app on the same data."""
+    from spanishgas.analyst.app import app_url
+    from spanishgas.retention.story import plan_story
     from spanishgas.serving import build_service
 
+    story = plan_story(scores)
+    console.print(
+        f"{story.at_risk:,} of {story.scored:,} customers are at risk (medium, high or critical); "
+        f"{story.offers:,} offers pay for themselves and are in the plan",
+        soft_wrap=True,
+    )
+    if story.economics is not None:
+        console.print("why the rest do not: " + story.economics.render("en"), soft_wrap=True)
     service = build_service(settings)
     if not service.load():
         console.print(f"API scoring unavailable: {service.last_load_error}")
         return
-    customer = str(scores.sort_values("churn_probability", ascending=False)["customer_id"].iloc[0])
-    answer = service.score_customer(customer)
-    reasons = "; ".join(r.phrase for r in answer.reasons) or "none"
+    customer = story.example_customer or str(scores.sort_values("churn_probability")["customer_id"].iloc[-1])
     console.print(
-        f"agent view of {customer}: {answer.churn_probability:.0%} ({answer.risk_tier}); reasons: {reasons}; "
-        f"action: {answer.recommendation.action} ({answer.recommendation.timing})",
+        f"{'a customer where an offer pays' if story.example_customer else 'no offer pays; the riskiest customer'}: "
+        f"{customer}, as GET /score/{customer} answers an agent",
+        soft_wrap=True,
+    )
+    for lang in ("es", "en"):
+        answer = service.score_customer(customer, lang)
+        r = answer.recommendation
+        # markup off: "[es]" and the phrases are text, not rich markup
+        console.print(f"  [{lang}] {answer.churn_probability:.0%} ({answer.risk_tier})", soft_wrap=True, markup=False)
+        for reason in answer.reasons:
+            console.print(f"    - {reason.phrase}", soft_wrap=True, markup=False)
+        console.print(f"    {r.action} ({r.timing}): {r.why}", soft_wrap=True, markup=False)
+        for item in [*r.also, *r.free_actions]:
+            console.print(f"    + {item}", soft_wrap=True, markup=False)
+    console.print(
+        f"the API on this data: SPANISHGAS_DATA_ROOT={settings.data_root} SPANISHGAS_API__API_KEYS='[\"demo-key\"]' "
+        f"spanishgas serve, then curl -H 'X-API-Key: demo-key' '{_api_url(settings)}/score/{customer}?lang=en'",
         soft_wrap=True,
     )
     console.print(
-        f"serve it: SPANISHGAS_DATA_ROOT={settings.data_root} SPANISHGAS_API__API_KEYS='[\"demo-key\"]' "
-        f"spanishgas serve, then GET /score/{customer} with header X-API-Key: demo-key",
+        f"the analyst app on this data: SPANISHGAS_DATA_ROOT={settings.data_root} spanishgas dashboard, "
+        f"then open {app_url(settings)}",
         soft_wrap=True,
     )
+
+
+def _api_url(settings: Settings) -> str:
+    return f"http://{settings.api.host}:{settings.api.port}"

@@ -171,11 +171,16 @@ class ModelSettings(BaseModel):
 
 
 class RetentionSettings(BaseModel):
-    """Retention plans: what the batch plan keeps aside to measure what offers really do."""
+    """Retention plans: what the batch plan keeps aside to measure what offers really do, and the language
+    agents read reasons and recommendations in."""
 
     # A random share of the customers a plan selects is not contacted, so realized uplift can be measured
     # against them once the plan's labels mature (docs/monitoring.md).
     holdout_share: float = Field(default=0.10, ge=0.0, lt=1.0, description="share of selected customers not contacted")
+    # The call center speaks Spanish; an API request may ask for English (Accept-Language or ?lang=).
+    language: Literal["es", "en"] = Field(
+        default="es", description="language of reasons and recommendations when a request names none"
+    )
 
 
 class MonitoringSettings(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,13 @@ def test_demo_publishes_every_layer(spark, tmp_path: Path) -> None:  # type: ign
     assert "cannot support that floor" in text
     assert "champion: version" in text or "champion assigned without the gate" in text
     assert outputs["scores"].is_file()  # every step ran, the last one included
-    assert "agent view of C" in text and "spanishgas serve" in text  # the API's service answered
+    # the story: who is at risk, what pays and why the rest does not, one customer in both languages
+    assert re.search(r"[\d,]+ of [\d,]+ customers are at risk", text)
+    assert "offers pay for themselves" in text
+    assert "as GET /score/C" in text and "  [es] " in text and "  [en] " in text  # the API's service answered
+    assert re.search(r"\+ (note the call|anote la llamada)", text)  # what the agent may do at no cost
+    assert "spanishgas serve" in text and "?lang=en" in text and "spanishgas dashboard" in text
+    assert ": not known" not in text and not re.search(r"^    - .*: -?[\d.]+$", text, re.MULTILINE)
     assert "watched features on 2025-01-01" in text and "retrain" in text  # the monitor ran and decided
     assert (outputs["monitoring"] / "feature_drift.parquet").is_file()
     assert "demo finished" in text and str(outputs["lake"].resolve()) in text

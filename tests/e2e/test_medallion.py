@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from datetime import date
@@ -141,7 +142,7 @@ def test_large_file_path_writes_what_the_spark_path_writes(spark, tmp_path: Path
         assert actual.filter(F.isnan("elec_kwh")).count() == expected.filter(F.isnan("elec_kwh")).count() >= 1
 
 
-def test_harsh_delivery_quarantines_with_reasons(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_harsh_delivery_quarantines_with_reasons(spark, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
     cfg = GeneratorConfig(
         customers=150,
         start=date(2024, 1, 1),
@@ -153,7 +154,13 @@ def test_harsh_delivery_quarantines_with_reasons(spark, tmp_path: Path) -> None:
     )
     generate(cfg)
     settings = Settings(lake_uri=str(tmp_path / "lake"), gx_root=tmp_path / "gx")
-    manifest = pipeline.run_bronze(settings, raw_dir=tmp_path / "raw", spark=spark)
+    with caplog.at_level(logging.INFO, logger="spanishgas.progress"):
+        manifest = pipeline.run_bronze(settings, raw_dir=tmp_path / "raw", spark=spark)
+    # one log line per step, as an Airflow task log shows them: each table written, each gate passed
+    steps = [r.getMessage() for r in caplog.records if r.name == "spanishgas.progress"]
+    tables = len({f["table"] for f in manifest["files"].values()})
+    assert [m for m in steps if m.startswith("bronze tables ")][-1].startswith(f"bronze tables {tables}/{tables}: ")
+    assert [m for m in steps if m.startswith("bronze gates ")][-1].startswith(f"bronze gates {tables}/{tables}: ")
     hourly = manifest["files"]["consumption_hourly_2024.csv"]
     assert hourly["rows_quarantined"] > 0
     assert set(hourly["quarantined_by_reason"]) <= {

@@ -59,6 +59,123 @@ def test_score_equals_the_batch_table_for_the_same_model_version(client: Any, se
         assert body["feature_timestamp"] is not None and body["what_if"] is False
 
 
+def test_every_customers_action_and_why_equal_the_batch_plan_without_a_binding_budget(
+    client: Any, served: dict[str, Any]
+) -> None:
+    """The batch job ran without a budget: for every customer the API recommends the same action, decided
+    by the same rule, with the same words (both in the default language, Spanish)."""
+    batch = served["batch"]
+    ids = [str(c) for c in batch.index]
+    for start in range(0, len(ids), 100):
+        reply = client.post("/score/batch", json={"customer_ids": ids[start : start + 100]}, headers=AUTH)
+        assert reply.status_code == 200, reply.text
+        for body in reply.json()["scores"]:
+            row = batch.loc[body["customer_id"]]
+            got = body["recommendation"]
+            assert (got["action"], got["rule"], got["why"]) == (row["action"], row["decision_rule"], row["why"])
+            assert got["free_actions"] == json.loads(row["free_actions_json"]) and got["free_actions"]
+            assert body["language"] == "es"
+    assert set(batch["decision_rule"]) >= {"no_offer_pays"}
+
+
+def test_the_answer_speaks_the_language_asked_for(client: Any, served: dict[str, Any]) -> None:
+    customer = _some_customers(served, 1)[0]
+    default = client.get(f"/score/{customer}", headers=AUTH)
+    english = client.get(f"/score/{customer}?lang=en", headers=AUTH)
+    negotiated = client.get(f"/score/{customer}", headers={**AUTH, "Accept-Language": "en-GB,en;q=0.9,es;q=0.5"})
+    both = client.get(f"/score/{customer}?lang=es", headers={**AUTH, "Accept-Language": "en"})
+    assert default.headers["content-language"] == "es" and default.json()["language"] == "es"
+    assert english.json()["language"] == negotiated.json()["language"] == "en"
+    assert english.json()["reasons"] == negotiated.json()["reasons"]
+    assert both.json()["language"] == "es"  # ?lang= wins over the header
+    es, en = default.json(), english.json()
+    assert [r["feature"] for r in es["reasons"]] == [r["feature"] for r in en["reasons"]]
+    if es["reasons"]:
+        assert es["reasons"][0]["phrase"] != en["reasons"][0]["phrase"]
+    assert es["recommendation"]["why"] != en["recommendation"]["why"]
+    assert en["agent_notes"]["notes"][0].startswith("margin: ") and es["agent_notes"]["notes"][0].startswith("margen: ")
+    what_if = client.post(
+        "/score?lang=en", json={"customer_id": customer, "features": {"complaints_90d": 3}}, headers=AUTH
+    )
+    assert what_if.status_code == 200 and what_if.json()["language"] == "en"
+    assert client.get(f"/score/{customer}?lang=fr", headers=AUTH).status_code == 422
+
+
+def test_no_reason_in_the_whole_book_is_a_fallback_internal_or_false(served: dict[str, Any]) -> None:
+    """Every reason of every scored customer of the generated delivery, in English (checked against the
+    truth conditions) and in Spanish (the published table): never a "<meaning>: <number>" fallback, never
+    an internal figure, never false at the customer's value."""
+    from spanishgas.model.registry import load_version
+    from spanishgas.retention.job import latest_candidates
+    from spanishgas.retention.reasons import NOT_SAYABLE
+    from spanishgas.retention.scoring import score
+    from tests.reason_truth import FALLBACK, false_because
+
+    settings = served["settings"]
+    _, frame = latest_candidates(settings)
+    english = score(load_version(settings).model, frame, lang="en")
+    said = 0
+    for reasons in english["reasons"]:
+        for r in reasons:
+            assert r.feature not in NOT_SAYABLE
+            assert false_because(r.feature, r.value, r.phrase) is None, (r, false_because(r.feature, r.value, r.phrase))
+            said += 1
+    assert said > len(frame)  # most customers have several reasons
+    for raw in served["batch"]["reasons_json"]:
+        for r in json.loads(raw):
+            assert not FALLBACK.search(r["phrase"]) and r["feature"] not in NOT_SAYABLE, r
+    assert not served["batch"]["why"].str.contains(r"\{|: not known").any()
+
+
+def test_a_new_materialization_is_warmed_and_never_answered_from_older_features(
+    stack: dict[str, Any], served: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the daily materialization every customer's features change: the service (stack profile:
+    Redis, the record in Postgres) warms the answers for the new features as soon as the store's record
+    moves, the way it follows the champion alias, and a request before that is computed from the new
+    features, never answered from the old ones."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from spanishgas.feature_store.store import materialize
+    from spanishgas.serving.online import OnlineVector
+
+    with TestClient(create_app(stack["settings"]), raise_server_exceptions=False) as c:
+        service = c.app.state.service
+        customer, other = _some_customers(served, 2)
+        old = c.get(f"/score/{customer}", headers=AUTH).json()
+        assert service.cache.hits == 1  # warmed at load
+        assert not service.rewarm_if_materialized(service.served)  # nothing new yet
+        read = service.reader.read
+        # tomorrow's snapshot moves the feature that weighs most on this customer's risk today
+        moved = old["reasons"][0]["feature"]
+
+        def tomorrow(value: Any) -> float:
+            return 0.0 if value else 1.0
+
+        def tomorrows_features(ids: list[str]) -> list[OnlineVector]:
+            out = []
+            for v in read(ids):
+                values = {**v.values, moved: tomorrow(v.values.get(moved))} if v.found else None
+                out.append(OnlineVector(v.customer_id, v.event_timestamp, (*v.fingerprint, "tomorrow"), values))
+            return out
+
+        monkeypatch.setattr(service.reader, "read", tomorrows_features)
+        misses = service.cache.misses
+        before_rewarm = c.get(f"/score/{customer}", headers=AUTH).json()
+        assert service.cache.misses == misses + 1  # computed, not the cached answer for yesterday's features
+        expected = service.score_what_if(customer, {moved: tomorrow(read([customer])[0].values.get(moved))})
+        assert before_rewarm["churn_probability"] == pytest.approx(expected.churn_probability)
+        assert before_rewarm["churn_probability"] != pytest.approx(old["churn_probability"], abs=1e-9)
+
+        materialize(stack["settings"], store=stack["store"])  # the real copy: its record in Postgres moves
+        service.refresh()  # what the watcher does every reload interval
+        assert service.rewarms == 1 and service.materialization is not None
+        hits = service.cache.hits
+        assert c.get(f"/score/{other}", headers=AUTH).status_code == 200
+        assert service.cache.hits == hits + 1  # warmed for the new features before anyone asked
+
+
 def test_unknown_customer_is_404_and_malformed_ids_are_422(client: Any) -> None:
     reply = client.get("/score/C99999999", headers=AUTH)
     assert reply.status_code == 404

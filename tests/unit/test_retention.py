@@ -38,7 +38,7 @@ def test_reasons_are_the_positive_contributions_largest_first_with_their_values(
     assert all(r.contribution > 0 for r in reasons)
     assert reasons[0].phrase == "contract renews in 3 weeks"
     assert reasons[1].phrase == "complained 2 times in the last 90 days"
-    assert reasons[2].phrase == "pays 18% above similar customers"
+    assert reasons[2].phrase == "pays 18% more than similar customers"
     assert [r.value for r in reasons] == [0.7, 2.0, 0.18]
     # nothing pushes risk up: no reasons
     assert reasons_for_row(names, values, -np.abs(contributions)) == []
@@ -50,7 +50,8 @@ def test_phrases_follow_the_sign_of_the_value() -> None:
     assert phrase("months_to_renewal", -3.2) == "contract expired 3 months ago without renewal"
     assert phrase("price_trend_3m", -0.05) == "price fell 5% in the last 3 months"
     assert phrase("complaints_180d", 1) == "complained once in the last 180 days"
-    assert str(phrase("margin_avg_12m", float("nan"))).endswith("not known")
+    # a missing value, or an internal figure, is never a reason
+    assert phrase("complaints_180d", float("nan")) is None and phrase("margin_avg_12m", 3.2) is None
 
 
 def test_phrases_are_true_at_the_customers_value_or_absent() -> None:
@@ -62,6 +63,7 @@ def test_phrases_are_true_at_the_customers_value_or_absent() -> None:
     assert phrase("is_high_competition_province", 0) is None
     assert phrase("complaints_90d", 0) is None
     assert phrase("cancellation_intent_90d", 0) is None
+    assert phrase("contacts_90d", 0) == "has not contacted us in the last 90 days"
     assert phrase("max_intent_severity_180d", 1) == "called about billing, prices or the renewal in the last 180 days"
     assert phrase("max_intent_severity_180d", 3) == "mentioned cancelling in the last 180 days"
     assert phrase("max_intent_severity_180d", 0) is None
@@ -69,9 +71,10 @@ def test_phrases_are_true_at_the_customers_value_or_absent() -> None:
     assert phrase("tenure_months", 7) == "customer for 7 months"
     assert phrase("days_since_last_complaint", 12) == "complained 12 days ago"
     assert phrase("days_since_last_cancellation_intent", 170.4) == "mentioned cancelling 170 days ago"
-    # 999 means no such contact in the year looked at: nothing an agent could say
+    # 999 means no such contact in the year looked at: nothing to say of an unhappy contact that never
+    # happened, but a customer who has not been in touch all year is something an agent can act on
     assert phrase("days_since_last_negative_contact", 999) is None
-    assert phrase("days_since_last_contact", 999) is None
+    assert phrase("days_since_last_contact", 999) == "has not contacted us in the last year"
     assert phrase("days_since_last_complaint", -3) is None  # a what-if value gold cannot produce
     assert phrase("negative_contacts_180d", 2) == "was unhappy 2 times when in touch in the last 180 days"
     names = ["is_high_competition_province", "complaints_90d", "months_to_renewal", "price_vs_segment_last"]
@@ -152,7 +155,9 @@ def test_recommend_carries_timing_costs_and_the_comparisons() -> None:
     near = offered[offered["months_to_renewal"] < 3]
     assert (near["timing_window"] == "immediate").all()
     assert summary["plan"]["cost_eur"] <= 2000.0
-    assert set(summary) == {"plan", "rules_only", "everyone_above_threshold", "budget_eur"}
+    assert set(summary) == {"plan", "rules_only", "everyone_above_threshold", "budget_eur", "decided_by"}
+    assert sum(summary["decided_by"].values()) == len(out)
+    assert (out.loc[out["action"] != "no_offer", "decision_rule"] == "offer_pays").all()
 
 
 def test_segments_are_reproducible_and_named() -> None:
@@ -176,23 +181,30 @@ def test_segments_are_reproducible_and_named() -> None:
     assert (a.assign(holes) == a.kmeans.predict(a.scaler.transform(filled))).all()
 
 
-def test_rules_recommendation_on_arrays_equals_the_frame_version() -> None:
-    """The API recommends one customer from arrays; the batch job from a frame: the same answers."""
+def test_the_api_recommendation_on_arrays_equals_the_batch_plan_when_the_budget_does_not_bind() -> None:
+    """The API recommends one customer from arrays; the batch job plans the book from a frame: with a
+    budget that does not bind (or none), the same action, timing, value and why for every customer."""
     from spanishgas.retention.offers import load_policy
     from spanishgas.retention.reasons import Reason
-    from spanishgas.retention.scoring import recommend_by_rules, recommend_rules_arrays
+    from spanishgas.retention.scoring import recommend, recommend_best_arrays
 
+    policy = load_policy()
     frame = _customers(400, 5)
     frame["reasons"] = [[Reason("x", "f", 1.0, 0.1)] * int(k) for k in frame["reason_count"]]
-    batch = recommend_by_rules(frame, load_policy())
-    for i in range(0, 400, 37):
+    unbounded, _ = recommend(frame, policy, budget_eur=None, lang="en")
+    generous, summary = recommend(frame, policy, budget_eur=1e12, lang="en")
+    assert summary["plan"]["cost_eur"] < 1e12  # the budget does not bind
+    assert (generous["action"].to_numpy() == unbounded["action"].to_numpy()).all()
+    assert (unbounded["action"] != "no_offer").any() and (unbounded["action"] == "no_offer").any()
+    for i in range(400):
         row = frame.iloc[[i]]
-        one = recommend_rules_arrays(
+        context = {c: row[c].to_numpy(dtype=float) for c in ("months_to_renewal",)}
+        one, decisions = recommend_best_arrays(
             row["churn_probability"].to_numpy(), row["risk_tier"].to_numpy(),
             row["expected_monthly_margin_eur"].to_numpy(), row["segment_archetype"].to_numpy(),
-            row["months_to_renewal"].to_numpy(),
-            row["reason_count"].to_numpy(), {}, load_policy(),
+            row["reason_count"].to_numpy(), {}, context, policy,
         )  # fmt: skip
-        assert one["action"][0] == batch["action"].iloc[i]
-        assert one["timing_window"][0] == batch["timing_window"].iloc[i]
-        assert one["expected_margin_impact_eur"][0] == pytest.approx(batch["expected_margin_impact_eur"].iloc[i])
+        assert one["action"][0] == generous["action"].iloc[i]
+        assert one["timing_window"][0] == generous["timing_window"].iloc[i]
+        assert one["expected_margin_impact_eur"][0] == pytest.approx(generous["expected_margin_impact_eur"].iloc[i])
+        assert decisions[0].rendered("en")["why"] == generous["why"].iloc[i]

@@ -60,12 +60,16 @@ def test_customer_id_pattern(customer_id: str, ok: bool) -> None:
 
 
 def _scored(p: float):  # type: ignore[no-untyped-def]
-    from spanishgas.serving.schemas import Recommendation, Segment
+    from spanishgas.serving.schemas import AgentNotes, Recommendation, Segment
     from spanishgas.serving.service import ScoredVector
 
-    return ScoredVector(p, "low", False, Segment(id=0, name="s", archetype="default"), [], Recommendation(
-        action="no_offer", timing="none", offer_cost_eur=0, expected_margin_impact_eur=0, expected_monthly_loss_eur=0
-    ), [])  # fmt: skip
+    recommendation = Recommendation(
+        action="no_offer", timing="none", offer_cost_eur=0, expected_margin_impact_eur=0, expected_monthly_loss_eur=0,
+        rule="no_offer_pays", why="no offer pays for itself", free_actions=[],
+    )  # fmt: skip
+    notes = AgentNotes(monthly_margin_eur=0.0, margin_at_risk_eur=0.0, notes=[])
+    segment = Segment(id=0, name="s", archetype="default")
+    return ScoredVector(p, "low", False, segment, [], recommendation, notes, [], "es")
 
 
 def test_score_cache_keeps_the_most_recently_used_vectors() -> None:

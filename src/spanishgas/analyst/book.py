@@ -107,7 +107,7 @@ def load_book(settings: Settings, scores_run: str | None) -> Book:
     manifest = lake.manifest(SCORES_LAYER, scores_run)
     scores = lake.read_table(SCORES_LAYER, scores_run, f"{SCORES_TABLE}.parquet").to_pandas()
     gold = lake.read_table("gold", manifest["gold_run_id"], "recommendation_candidates").to_pandas()
-    present = [c for c in ATTRIBUTES if c in gold.columns]
+    present = [c for c in ATTRIBUTES if c in gold.columns and c not in scores.columns]
     customers = scores.merge(gold[["customer_id", *present]], on="customer_id", how="left")
     customers["renewal_window"] = renewal_windows(customers["months_to_renewal"])
     customers["sales_channel"] = channel_names(customers)

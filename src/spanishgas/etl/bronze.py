@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spanishgas import progress
 from spanishgas.contracts import RAW_FILES, ColumnType, FileContract
 
 if TYPE_CHECKING:
@@ -448,102 +449,105 @@ def ingest(
     uncovered: dict[str, str] = {}  # large files whose blocks did not read every byte exactly once
     bucketed: dict[str, int] = {}
     per_file: dict[str, dict[str, Any]] = {}
-    for table, sources in by_table.items():
-        t0 = time.perf_counter()
-        path = lake.table_path("bronze", run_id, table)
-        bulk = table in bulk_tables
-        if bulk:
-            if lake.exists(path):
-                raise DeliveryError(f"bronze table {path} already exists; a run never overwrites")
-            # only the hourly readings are cleaned by bucket in silver; other tables keep one file per block
-            buckets = etl.customer_buckets if table in bulk_csv.BUCKETED_TABLES else 0
-            if buckets:
-                bucketed[table] = buckets
-            tasks = [
-                bulk_csv.BlockTask(
-                    block=block,
-                    file_number=number,
-                    header=tuple(f.header),
-                    contract_name=f.contract.name,
-                    run_id=run_id,
-                    source_file=f.path.name,
-                    sha256=f.sha256,
-                    ingested_at=started,
-                    table_uri=path,
-                    s3=bulk_csv.s3_values(s3),
-                    customer_buckets=buckets,
-                )
-                for number, f in enumerate(sources)
-                for block in bulk_csv.plan_blocks(str(f.path), f.size, etl.bulk_csv_block_bytes)
-            ]
-            counted = bulk_csv.ingest_files(spark, tasks)
-            seen = {}
-            for f in sources:
-                rows, quarantined, lines, gap = counted.get(f.path.name, (0, 0, 0, ""))
-                # rows in: the tasks' own line counts, valid because their byte spans tile the file exactly
-                f.rows_in = lines
-                if gap:
-                    uncovered[f.path.name] = gap
-                elif lines == 0:
-                    raise DeliveryError(f"{f.path.name} has a header but no rows")
-                seen[f.path.name] = (rows, quarantined)
-        else:
-            frames, observed = [], {}
-            for f in sources:
-                frame = with_ingestion_metadata(conform_to_contract(read_raw(spark, f), f.contract), run_id, f, started)
-                # counted while the rows are written, so the large tables are not read a second time
-                observed[f.path.name] = Observation()
-                frames.append(
-                    frame.observe(
-                        observed[f.path.name], F.count(F.lit(1)).alias("rows"), F.count(REASON).alias("quarantined")
+    with progress.steps("bronze tables", total=len(by_table)) as step:
+        for table, sources in by_table.items():
+            t0 = time.perf_counter()
+            path = lake.table_path("bronze", run_id, table)
+            bulk = table in bulk_tables
+            if bulk:
+                if lake.exists(path):
+                    raise DeliveryError(f"bronze table {path} already exists; a run never overwrites")
+                # only the hourly readings are cleaned by bucket in silver; other tables keep one file per block
+                buckets = etl.customer_buckets if table in bulk_csv.BUCKETED_TABLES else 0
+                if buckets:
+                    bucketed[table] = buckets
+                tasks = [
+                    bulk_csv.BlockTask(
+                        block=block,
+                        file_number=number,
+                        header=tuple(f.header),
+                        contract_name=f.contract.name,
+                        run_id=run_id,
+                        source_file=f.path.name,
+                        sha256=f.sha256,
+                        ingested_at=started,
+                        table_uri=path,
+                        s3=bulk_csv.s3_values(s3),
+                        customer_buckets=buckets,
                     )
+                    for number, f in enumerate(sources)
+                    for block in bulk_csv.plan_blocks(str(f.path), f.size, etl.bulk_csv_block_bytes)
+                ]
+                counted = bulk_csv.ingest_files(spark, tasks)
+                seen = {}
+                for f in sources:
+                    rows, quarantined, lines, gap = counted.get(f.path.name, (0, 0, 0, ""))
+                    # rows in: the tasks' own line counts, valid because their byte spans tile the file exactly
+                    f.rows_in = lines
+                    if gap:
+                        uncovered[f.path.name] = gap
+                    elif lines == 0:
+                        raise DeliveryError(f"{f.path.name} has a header but no rows")
+                    seen[f.path.name] = (rows, quarantined)
+            else:
+                frames, observed = [], {}
+                for f in sources:
+                    conformed = conform_to_contract(read_raw(spark, f), f.contract)
+                    frame = with_ingestion_metadata(conformed, run_id, f, started)
+                    # counted while the rows are written, so the large tables are not read a second time
+                    observed[f.path.name] = Observation()
+                    frames.append(
+                        frame.observe(
+                            observed[f.path.name], F.count(F.lit(1)).alias("rows"), F.count(REASON).alias("quarantined")
+                        )
+                    )
+                df = frames[0]
+                for other in frames[1:]:
+                    df = df.unionByName(other)
+                # one pass over the raw file: every row lands in the table with its status; the quarantine folder
+                # then gets a copy of the few quarantined rows
+                df.write.mode("errorifexists").parquet(path)
+                # Spark answers {} for an observation whose step never ran: that file is then not reconciled.
+                results = {name: obs.get for name, obs in observed.items()}
+                seen = {name: (r.get("rows", -1), r.get("quarantined", -1)) for name, r in results.items()}
+            tables[table] = path
+            written = spark.read.parquet(path)
+            written_rows = written.count()  # no column is decoded for a count
+            quarantined_rows = written.filter(F.col(STATUS) == "quarantined")
+            counts = quarantined_rows.groupBy("_source_file", REASON).count().collect()
+            if counts:
+                quarantined_rows.write.mode("errorifexists").parquet(
+                    lake.path("bronze", "runs", run_id, "_quarantine", table)
                 )
-            df = frames[0]
-            for other in frames[1:]:
-                df = df.unionByName(other)
-            # one pass over the raw file: every row lands in the table with its status; the quarantine folder
-            # then gets a copy of the few quarantined rows
-            df.write.mode("errorifexists").parquet(path)
-            # Spark answers {} for an observation whose step never ran: that file is then not reconciled.
-            results = {name: obs.get for name, obs in observed.items()}
-            seen = {name: (r.get("rows", -1), r.get("quarantined", -1)) for name, r in results.items()}
-        tables[table] = path
-        written = spark.read.parquet(path)
-        written_rows = written.count()  # no column is decoded for a count
-        quarantined_rows = written.filter(F.col(STATUS) == "quarantined")
-        counts = quarantined_rows.groupBy("_source_file", REASON).count().collect()
-        if counts:
-            quarantined_rows.write.mode("errorifexists").parquet(
-                lake.path("bronze", "runs", run_id, "_quarantine", table)
-            )
-        seconds = round(time.perf_counter() - t0, 2)
-        table_ok = written_rows == sum(rows for rows, _ in seen.values())
-        for f in sources:
-            reasons = {r[REASON]: r["count"] for r in counts if r["_source_file"] == f.path.name}
-            quarantined = sum(reasons.values())
-            rows, observed_quarantined = seen[f.path.name]
-            accepted = rows - observed_quarantined
-            reconciled = (
-                rows >= 0
-                and table_ok
-                and quarantined == observed_quarantined
-                and accepted + quarantined == f.rows_in
-                and f.path.name not in uncovered
-            )
-            per_file[f.path.name] = {
-                "table": table,
-                "rows_in": f.rows_in,
-                "rows_accepted": accepted,
-                "rows_quarantined": quarantined,
-                "quarantined_by_reason": dict(sorted(reasons.items())),
-                "sha256": f.sha256,
-                "bytes": f.size,
-                "schema": {c.name: c.type.value for c in f.contract.columns},
-                **delivered_columns(f),
-                "seconds": seconds,
-                "reader": "arrow blocks" if bulk else "spark",
-                "status": "ok" if reconciled else uncovered.get(f.path.name, "row count mismatch"),
-            }
+            seconds = round(time.perf_counter() - t0, 2)
+            table_ok = written_rows == sum(rows for rows, _ in seen.values())
+            for f in sources:
+                reasons = {r[REASON]: r["count"] for r in counts if r["_source_file"] == f.path.name}
+                quarantined = sum(reasons.values())
+                rows, observed_quarantined = seen[f.path.name]
+                accepted = rows - observed_quarantined
+                reconciled = (
+                    rows >= 0
+                    and table_ok
+                    and quarantined == observed_quarantined
+                    and accepted + quarantined == f.rows_in
+                    and f.path.name not in uncovered
+                )
+                per_file[f.path.name] = {
+                    "table": table,
+                    "rows_in": f.rows_in,
+                    "rows_accepted": accepted,
+                    "rows_quarantined": quarantined,
+                    "quarantined_by_reason": dict(sorted(reasons.items())),
+                    "sha256": f.sha256,
+                    "bytes": f.size,
+                    "schema": {c.name: c.type.value for c in f.contract.columns},
+                    **delivered_columns(f),
+                    "seconds": seconds,
+                    "reader": "arrow blocks" if bulk else "spark",
+                    "status": "ok" if reconciled else uncovered.get(f.path.name, "row count mismatch"),
+                }
+            step(f"{table} written")
     manifest = {
         "layer": "bronze",
         "run_id": run_id,

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spanishgas import progress
 from spanishgas.feature_registry import feature_names
 from spanishgas.lake import Lake, new_run_id
 from spanishgas.quality import gates
@@ -35,8 +36,10 @@ def _gate_all(
     reports: list[Any] = []
     t0 = time.perf_counter()
     try:
-        for table, df, rules in checks:
-            manifest["gates"][table] = gates.run_gate(ctx, layer, table, df, rules, reports)
+        with progress.steps(f"{layer} gates", total=len(checks)) as step:
+            for table, df, rules in checks:
+                manifest["gates"][table] = gates.run_gate(ctx, layer, table, df, rules, reports)
+                step(f"{table} passed")
     except gates.GateFailed as exc:
         manifest["gates"][exc.table] = {"success": False, "failures": exc.failures}
         manifest["status"] = "failed"

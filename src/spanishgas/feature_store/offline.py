@@ -115,11 +115,16 @@ def load_offline(settings: Settings, gold_run: str | None = None) -> LoadReport:
     """Replace the offline store's features with a published gold run (the latest unless named)."""
     import pyarrow.compute as pc
 
+    from spanishgas.progress import steps
+
     started = time.perf_counter()
-    run_id, table = read_gold_features(settings, gold_run)
-    if table.num_rows == 0:
-        raise FeatureLoadError(f"gold run {run_id} has no feature rows; nothing loaded")
-    target = write_offline_table(settings, table)
+    with steps("feature load", total=2) as step:
+        run_id, table = read_gold_features(settings, gold_run)
+        if table.num_rows == 0:
+            raise FeatureLoadError(f"gold run {run_id} has no feature rows; nothing loaded")
+        step(f"read {table.num_rows:,} rows of gold run {run_id}")
+        target = write_offline_table(settings, table)
+        step(f"wrote the offline store ({target})")
     events = table[TIMESTAMP_FIELD]
     report = LoadReport(
         gold_run_id=run_id,
@@ -204,8 +209,9 @@ def _materialized_path(settings: Settings) -> Path:
 
 
 def materialized_load(settings: Settings) -> dict[str, str] | None:
-    """The load the online store was last materialized from: its ``loaded_at`` and ``last_event``
-    (None when not recorded)."""
+    """The load the online store was last materialized from: its ``loaded_at`` and ``last_event``, and
+    when that materialization finished (``materialized_at``; the API re-warms its answers when it moves).
+    None when not recorded."""
     if settings.profile == "local":
         path = _materialized_path(settings)
         return json.loads(path.read_text()) if path.is_file() else None
@@ -214,26 +220,37 @@ def materialized_load(settings: Settings) -> dict[str, str] | None:
         row = cur.fetchone()
         if row is None or row[0] is None:
             return None
-        cur.execute(f"SELECT loaded_at, last_event FROM {MATERIALIZED_TABLE} WHERE id = 1")
+        cur.execute(f"SELECT * FROM {MATERIALIZED_TABLE} WHERE id = 1")
         row = cur.fetchone()
-        return None if row is None else {"loaded_at": str(row[0]), "last_event": str(row[1])}
+        if row is None:
+            return None
+        names = [d[0] for d in cur.description]
+        return {k: str(v) for k, v in zip(names, row, strict=True) if k != "id" and v is not None}
 
 
 def record_materialized_load(settings: Settings, report: LoadReport) -> None:
-    """Remember which load the online store now reflects."""
+    """Remember which load the online store now reflects, and when it was copied."""
+    record = {"loaded_at": report.loaded_at, "last_event": report.last_event, "materialized_at": _now()}
     if settings.profile == "local":
-        _write_json(_materialized_path(settings), {"loaded_at": report.loaded_at, "last_event": report.last_event})
+        _write_json(_materialized_path(settings), record)
         return
     with transaction(settings, settings.feast.database) as conn, conn.cursor() as cur:
         cur.execute(
             f"CREATE TABLE IF NOT EXISTS {MATERIALIZED_TABLE} (id int PRIMARY KEY, loaded_at text NOT NULL,"
             " last_event text NOT NULL)"
         )
+        # stores recorded before the API followed materializations lack the column
+        cur.execute(f"ALTER TABLE {MATERIALIZED_TABLE} ADD COLUMN IF NOT EXISTS materialized_at text")
         cur.execute(
-            f"INSERT INTO {MATERIALIZED_TABLE} (id, loaded_at, last_event) VALUES (1, %s, %s) ON CONFLICT (id)"
-            " DO UPDATE SET loaded_at = EXCLUDED.loaded_at, last_event = EXCLUDED.last_event",
-            (report.loaded_at, report.last_event),
+            f"INSERT INTO {MATERIALIZED_TABLE} (id, loaded_at, last_event, materialized_at) VALUES (1, %s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET loaded_at = EXCLUDED.loaded_at, last_event = EXCLUDED.last_event,"
+            " materialized_at = EXCLUDED.materialized_at",
+            (record["loaded_at"], record["last_event"], record["materialized_at"]),
         )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
 
 
 def ensure_database(settings: Settings) -> None:

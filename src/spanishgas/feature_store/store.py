@@ -110,8 +110,12 @@ def materialize(
             view_start = max(_utc(i[1]) for i in intervals) if continues else end - ttl - timedelta(seconds=1)
             if view_start < end:
                 by_start.setdefault(view_start, []).append(view.name)
-        for view_start, names in sorted(by_start.items()):
-            store.materialize(view_start, end, feature_views=names)
+        from spanishgas.progress import steps
+
+        with steps("materialize", total=len(by_start)) as step:
+            for view_start, names in sorted(by_start.items()):
+                store.materialize(view_start, end, feature_views=names)
+                step(f"{', '.join(names)} from {view_start:%Y-%m-%d}")
         done = [n for names in by_start.values() for n in names]
         first = min(by_start) if by_start else end
     record_materialized_load(settings, load)

@@ -105,7 +105,15 @@ def tune(
     done = sum(t.state.is_finished() for t in study.trials)
     remaining = max(0, trials - done)
     if remaining:
-        study.optimize(objective, n_trials=remaining, timeout=timeout_s, gc_after_trial=False)
+        from spanishgas.progress import steps
+
+        with steps("training trials", total=remaining) as step:
+
+            def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+                value = "pruned" if trial.value is None else f"validation PR-AUC {trial.value:.4f}"
+                step(f"trial {trial.number} {value} (best {study.best_value:.4f})")
+
+            study.optimize(objective, n_trials=remaining, timeout=timeout_s, gc_after_trial=False, callbacks=[report])
     return study
 
 

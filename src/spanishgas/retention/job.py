@@ -131,12 +131,21 @@ def run_score(settings: Settings, budget_eur: float | None = None, as_of: date |
     """Score every active customer with the champion and publish the table; with ``as_of``, the customers
     of that earlier snapshot instead of the latest (a backfill: monitoring judges such runs once their
     labels mature)."""
+    from spanishgas.progress import steps
+
+    with steps("scoring", total=4) as step:
+        return _score_and_publish(settings, budget_eur, as_of, step)
+
+
+def _score_and_publish(settings: Settings, budget_eur: float | None, as_of: date | None, step: Any) -> ScoreResult:
+    """:func:`run_score`'s steps, each reported to ``step``."""
     from spanishgas.model.registry import RetiredFeatures, load_version, retired_features
     from spanishgas.retention.offers import load_policy
     from spanishgas.retention.scoring import recommend, score, score_table, segment
 
     champion = load_version(settings, "champion")
     gold_run, frame = latest_candidates(settings) if as_of is None else candidates_at(settings, as_of)
+    step(f"champion v{champion.version}, {len(frame):,} customers of gold run {gold_run}")
     retired = retired_features(champion.model, frame.columns)
     if retired:
         raise RetiredFeatures(
@@ -147,8 +156,11 @@ def run_score(settings: Settings, budget_eur: float | None = None, as_of: date |
     segments = load_segments(settings)
     policy = load_policy()
     started = time.perf_counter()
-    scored = pd.concat([frame, score(champion.model, frame), segment(segments, frame)], axis=1)
-    recommendations, summary = recommend(scored, policy, budget_eur)
+    lang = settings.retention.language
+    scored = pd.concat([frame, score(champion.model, frame, lang=lang), segment(segments, frame)], axis=1)
+    step("scored, explained and segmented")
+    recommendations, summary = recommend(scored, policy, budget_eur, lang)
+    step(f"planned: {summary['plan']['customers_offered']:,} offers")
     seconds = time.perf_counter() - started
     run_id = f"scores-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')[:-3]}Z"
     meta = {
@@ -169,6 +181,7 @@ def run_score(settings: Settings, budget_eur: float | None = None, as_of: date |
     folder = LakeReader.from_settings(settings).publish_tables(SCORES_LAYER, run_id, tables, manifest)
     path = f"{folder}/{SCORES_TABLE}.parquet"
     pg_table = _to_postgres(settings, table) if settings.profile == "stack" else None
+    step(f"published {run_id}")
     return ScoreResult(run_id, len(table), summary, round(seconds, 2), path, pg_table, table)
 
 

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+NO_OFFER = "no_offer"
+
 
 class GuardrailViolation(ValueError):
     """A recommendation breaks a rule that must never be broken."""
@@ -52,7 +54,7 @@ class Policy:
         a = self.actions[action]
         horizon_margin = np.maximum(monthly_margin, 0.0) * self.margin_horizon_months
         raw = a.fixed_cost_eur + a.margin_share * horizon_margin
-        return np.where(action == "no_offer", 0.0, np.minimum(raw, self.max_offer_share_of_margin * horizon_margin))
+        return np.where(action == NO_OFFER, 0.0, np.minimum(raw, self.max_offer_share_of_margin * horizon_margin))
 
 
 @lru_cache(maxsize=1)
@@ -179,13 +181,24 @@ def rules_actions(tiers: Any, eligible_mask: np.ndarray, policy: Policy, values:
     """:func:`rules_plan` on arrays."""
     actions = np.array([policy.rules[t]["action"] for t in tiers], dtype=object)
     keep = eligible_mask & (values.pick(values.value, actions) > 0)
-    return np.where(keep, actions, "no_offer").astype(object)
+    return np.where(keep, actions, NO_OFFER).astype(object)
+
+
+def best_actions(eligible_mask: np.ndarray, values: ValueMatrix) -> np.ndarray:
+    """Each customer's best-value action when the budget does not bind: the offer with the highest
+    positive expected value for an eligible customer, else no offer. This is what :func:`optimize` chooses
+    with an unlimited budget (the top of each customer's hull), computed at once; the API recommends it."""
+    offers = [j for j, name in enumerate(values.actions) if name != NO_OFFER]
+    value = values.value[:, offers]
+    names = np.array([values.actions[j] for j in offers], dtype=object)
+    pays = np.asarray(eligible_mask, dtype=bool) & (value.max(axis=1) > 0)
+    return np.where(pays, names[value.argmax(axis=1)], NO_OFFER).astype(object)
 
 
 def threshold_plan(frame: pd.DataFrame, policy: Policy, action: str = "medium_discount") -> pd.Series:
     """ "Offer everyone above the decision threshold" the same discount (the naive comparison)."""
     ok = eligible(frame) & frame["above_threshold"].to_numpy()
-    return pd.Series(np.where(ok, action, "no_offer"), index=frame.index, name="action")
+    return pd.Series(np.where(ok, action, NO_OFFER), index=frame.index, name="action")
 
 
 def optimize(frame: pd.DataFrame, policy: Policy, budget_eur: float, values: ValueMatrix | None = None) -> pd.Series:
@@ -198,12 +211,12 @@ def optimize(frame: pd.DataFrame, policy: Policy, budget_eur: float, values: Val
     20,000 customers and euros-sized items; ADR 0006)."""
     m = values or value_matrix(frame, policy)
     value, cost = m.value, m.cost
-    offers = [j for j, n in enumerate(m.actions) if n != "no_offer"]
+    offers = [j for j, n in enumerate(m.actions) if n != NO_OFFER]
     candidates: list[tuple[float, int, str, float]] = []
     for i in np.flatnonzero(eligible(frame) & (value[:, offers].max(axis=1) > 0)):
         options = sorted((cost[i, j], value[i, j], m.actions[j]) for j in offers if value[i, j] > 0)
         # The customer's upper convex hull of (cost, value), from no offer upwards.
-        hull: list[tuple[float, float, str]] = [(0.0, 0.0, "no_offer")]
+        hull: list[tuple[float, float, str]] = [(0.0, 0.0, NO_OFFER)]
         for c, v, name in options:
             if v <= hull[-1][1]:
                 continue
@@ -219,7 +232,7 @@ def optimize(frame: pd.DataFrame, policy: Policy, budget_eur: float, values: Val
             ratio = (v1 - v0) / extra_cost if extra_cost > 0 else float("inf")
             candidates.append((ratio, int(i), name, extra_cost))
     candidates.sort(key=lambda c: (-c[0], c[1]))
-    chosen = np.array(["no_offer"] * len(frame), dtype=object)
+    chosen = np.array([NO_OFFER] * len(frame), dtype=object)
     spent = 0.0
     blocked: set[int] = set()
     for _, i, name, extra_cost in candidates:
@@ -240,7 +253,7 @@ def plan_summary(
     m = values or value_matrix(frame, policy)
     cost, retained = m.pick(m.cost, plan), m.pick(m.retained, plan)
     return {
-        "customers_offered": int((plan != "no_offer").sum()),
+        "customers_offered": int((plan != NO_OFFER).sum()),
         "cost_eur": round(float(cost.sum()), 2),
         "expected_retained_margin_eur": round(float(retained.sum()), 2),
         "expected_value_eur": round(float((retained - cost).sum()), 2),
@@ -267,7 +280,7 @@ def check_guardrail_arrays(
     flags: dict[str, Any],
 ) -> None:
     """:func:`check_guardrails` on arrays."""
-    offered = np.asarray(actions) != "no_offer"
+    offered = np.asarray(actions) != NO_OFFER
     p = np.asarray(probability, dtype=float)
     if (np.isnan(p) | (p < 0) | (p > 1)).any():
         raise GuardrailViolation("a churn probability is outside [0, 1]")

@@ -9,16 +9,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from spanishgas.i18n import Language
 from spanishgas.retention.offers import (
     BLOCKING_FLAGS,
     Policy,
     ValueMatrix,
+    best_actions,
     check_guardrail_arrays,
     check_guardrails,
+    eligible,
     eligible_arrays,
     optimize,
     plan_summary,
-    rules_actions,
     rules_plan,
     threshold_plan,
     timing,
@@ -26,6 +28,7 @@ from spanishgas.retention.offers import (
     value_matrix_arrays,
 )
 from spanishgas.retention.reasons import Reason, reasons_for_row
+from spanishgas.retention.why import FREE_ACTION_FEATURES, RULES, Decision, explain
 
 if TYPE_CHECKING:
     from spanishgas.model.churn_model import ChurnModel
@@ -56,17 +59,17 @@ def holdout_mask(customer_ids: Any, actions: Any, share: float, key: str) -> np.
     return offered & (draws < share)
 
 
-def score(model: ChurnModel, frame: pd.DataFrame, top_reasons: int = 3) -> pd.DataFrame:
-    """Calibrated probability, tier, decision and reason codes for each row of features."""
-    return pd.DataFrame(score_matrix(model, model.matrix(frame), top_reasons), index=frame.index)
+def score(model: ChurnModel, frame: pd.DataFrame, top_reasons: int = 3, lang: Language = "es") -> pd.DataFrame:
+    """Calibrated probability, tier, decision and reason codes (in ``lang``) for each row of features."""
+    return pd.DataFrame(score_matrix(model, model.matrix(frame), top_reasons, lang), index=frame.index)
 
 
-def score_matrix(model: ChurnModel, x: np.ndarray, top_reasons: int = 3) -> dict[str, Any]:
+def score_matrix(model: ChurnModel, x: np.ndarray, top_reasons: int = 3, lang: Language = "es") -> dict[str, Any]:
     """:func:`score` on a matrix of the model's features: the batch job and the API both end here."""
     p = model.predict_proba_matrix(x)
     contributions, _ = model.contributions_matrix(x)
     reasons: list[list[Reason]] = [
-        reasons_for_row(model.features, x[i], contributions[i], top_reasons) for i in range(len(x))
+        reasons_for_row(model.features, x[i], contributions[i], top_reasons, lang) for i in range(len(x))
     ]
     return {
         "churn_probability": p,
@@ -94,55 +97,76 @@ def segment_matrix(segments: SegmentModel, x: np.ndarray) -> dict[str, Any]:
     }
 
 
-def recommend(scored: pd.DataFrame, policy: Policy, budget_eur: float | None = None) -> tuple[pd.DataFrame, dict]:
-    """Choose an action per customer (the optimizer within ``budget_eur``, else the rules), with timing,
-    cost and expected margin impact; enforce the guardrails; compare the plan with the alternatives."""
+def recommend(
+    scored: pd.DataFrame, policy: Policy, budget_eur: float | None = None, lang: Language = "es"
+) -> tuple[pd.DataFrame, dict]:
+    """Choose an action per customer (the optimizer within ``budget_eur``; without a budget each
+    customer's best-value offer, as the API recommends), with timing, cost, expected margin impact and why
+    (in ``lang``); enforce the guardrails; compare the plan with the rules-only policy and "everyone above
+    the threshold"."""
     values = value_matrix(scored, policy)
-    rules = rules_plan(scored, policy, values)
-    plan = rules if budget_eur is None else optimize(scored, policy, budget_eur, values)
+    if budget_eur is None:
+        plan = pd.Series(best_actions(eligible(scored), values), index=scored.index, name="action")
+    else:
+        plan = optimize(scored, policy, budget_eur, values)
     out = apply_plan(scored, policy, plan, values)
+    decisions = explain(
+        plan.to_numpy(), values, policy, scored["churn_probability"].to_numpy(dtype=float),
+        scored["reason_count"].to_numpy(), scored["expected_monthly_margin_eur"].to_numpy(dtype=float),
+        {c: scored[c].to_numpy() for c in BLOCKING_FLAGS if c in scored}, _context(scored), budget_eur,
+    )  # fmt: skip
+    out = out.assign(decision=decisions, **explanation_columns(decisions, lang))
     summary = {
         "plan": plan_summary(scored, plan, policy, values),
-        "rules_only": plan_summary(scored, rules, policy, values),
+        "rules_only": plan_summary(scored, rules_plan(scored, policy, values), policy, values),
         "everyone_above_threshold": plan_summary(scored, threshold_plan(scored, policy), policy, values),
         "budget_eur": budget_eur,
+        "decided_by": {rule: int(sum(d.rule == rule for d in decisions)) for rule in RULES},
     }
     return out, summary
 
 
-def recommend_by_rules(scored: pd.DataFrame, policy: Policy) -> pd.DataFrame:
-    """The rules policy's action for each customer, without the plan comparison (what the batch job
-    publishes when no budget is given; the API answers the same through :func:`recommend_rules_arrays`)."""
-    details = recommend_rules_arrays(
-        scored["churn_probability"].to_numpy(dtype=float),
-        scored["risk_tier"].to_numpy(),
-        scored["expected_monthly_margin_eur"].to_numpy(dtype=float),
-        scored["segment_archetype"].to_numpy() if "segment_archetype" in scored else None,
-        scored["months_to_renewal"].to_numpy(dtype=float),
-        scored["reason_count"].to_numpy(),
-        {c: scored[c].to_numpy() for c in BLOCKING_FLAGS if c in scored},
-        policy,
-    )
-    return scored.assign(**details)
+def _context(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The columns the no-cost suggestions look at (those the frame has)."""
+    return {c: frame[c].to_numpy(dtype=float) for c in FREE_ACTION_FEATURES if c in frame}
 
 
-def recommend_rules_arrays(
+def explanation_columns(decisions: list[Decision], lang: Language) -> dict[str, list[Any]]:
+    """The batch table's explanation columns: the deciding rule, why, further notes and no-cost actions
+    (lists as JSON), in ``lang``."""
+    rendered = [d.rendered(lang) for d in decisions]
+    return {
+        "decision_rule": [r["rule"] for r in rendered],
+        # the action the decision is about (for no offer: the best one considered) and its figures
+        "considered_action": [d.action for d in decisions],
+        "considered_cost_eur": [d.figures["action_cost_eur"] for d in decisions],
+        "considered_retained_eur": [d.figures["expected_retained_margin_eur"] for d in decisions],
+        "why": [r["why"] for r in rendered],
+        "why_also_json": [json.dumps(r["also"], ensure_ascii=False) for r in rendered],
+        "free_actions_json": [json.dumps(r["free_actions"], ensure_ascii=False) for r in rendered],
+    }
+
+
+def recommend_best_arrays(
     probability: np.ndarray,
     tiers: Any,
     monthly_margin: np.ndarray,
     archetypes: Any,
-    months_to_renewal: np.ndarray,
     reason_count: np.ndarray,
     flags: dict[str, Any],
+    context: dict[str, np.ndarray],
     policy: Policy,
-) -> dict[str, Any]:
-    """The rules policy on arrays: action, timing, cost, expected margin impact and monthly loss per
-    customer, guardrails enforced."""
+) -> tuple[dict[str, Any], list[Decision]]:
+    """Each customer's best-value action on arrays (the API's recommendation, and the batch plan's when
+    its budget does not bind): action, timing, cost, expected margin impact, monthly loss and why, with
+    the guardrails enforced."""
     values = value_matrix_arrays(probability, monthly_margin, archetypes, policy)
-    plan = rules_actions(tiers, eligible_arrays(reason_count, monthly_margin, flags), policy, values)
-    details = plan_details(plan, tiers, months_to_renewal, probability, monthly_margin, values, policy)
+    plan = best_actions(eligible_arrays(reason_count, monthly_margin, flags), values)
+    months = context.get("months_to_renewal", np.full(len(plan), np.nan))
+    details = plan_details(plan, tiers, months, probability, monthly_margin, values, policy)
     check_guardrail_arrays(plan, probability, details["expected_margin_impact_eur"], reason_count, flags)
-    return details
+    decisions = explain(plan, values, policy, probability, reason_count, monthly_margin, flags, context)
+    return details, decisions
 
 
 def plan_details(
@@ -188,8 +212,15 @@ def apply_plan(scored: pd.DataFrame, policy: Policy, plan: pd.Series, values: Va
 
 
 def reasons_json(reasons: list[Reason]) -> str:
-    """Reason codes as JSON for a table column."""
-    return json.dumps([r.__dict__ for r in reasons])
+    """Reason codes as JSON for a table column (with each phrase's message key)."""
+    return json.dumps(
+        [
+            {"phrase": r.phrase, "feature": r.feature, "value": r.value, "contribution": r.contribution}
+            | ({"message": r.message.key} if r.message else {})
+            for r in reasons
+        ],
+        ensure_ascii=False,
+    )
 
 
 def score_table(recommendations: pd.DataFrame, meta: dict[str, Any]) -> pd.DataFrame:
@@ -205,7 +236,15 @@ def score_table(recommendations: pd.DataFrame, meta: dict[str, Any]) -> pd.DataF
         "offer_cost_eur",
         "expected_margin_impact_eur",
         "expected_monthly_loss_eur",
+        "expected_monthly_margin_eur",
         "reason_count",
+        "decision_rule",
+        "considered_action",
+        "considered_cost_eur",
+        "considered_retained_eur",
+        "why",
+        "why_also_json",
+        "free_actions_json",
     ]
     table = recommendations[cols].copy()
     if "segment" in recommendations:  # the utility's residential / SME / corporate segment

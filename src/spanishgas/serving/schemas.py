@@ -8,7 +8,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
+from spanishgas.i18n import Language
+
 RiskTier = Literal["low", "medium", "high", "critical"]
+DecisionRule = Literal["blocked_flag", "no_reasons", "no_margin", "no_offer_pays", "budget_exhausted", "offer_pays"]
 # Customer ids as the utility delivers them (C + digits); anything id-like is accepted, nothing else.
 CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
 # No feature (euros, kWh, counts, ratios, months) comes near this; it keeps every value finite in float32.
@@ -34,14 +37,33 @@ class Segment(BaseModel):
     customer_segment: str | None = Field(default=None, description="residential / SME / corporate segment")
 
 
+WHY_EXAMPLE = "no offer pays for itself: the best, a service call, costs 6.00 EUR and is expected to keep 1.40 EUR"
+
+
 class Recommendation(BaseModel):
-    """The retention action the rules policy recommends, and what it is expected to be worth."""
+    """The retention action with the best expected value for this customer (what the batch plan chooses
+    when its budget does not bind), why, and what the agent may still do at no cost. The euro figures are
+    internal: for the agent, not for the customer."""
 
     action: str = Field(examples=["medium_discount"])
     timing: str = Field(description="when to act: immediate, 30-60 days, 60-90 days, or none")
     offer_cost_eur: float
     expected_margin_impact_eur: float = Field(description="expected retained margin minus the offer's cost")
     expected_monthly_loss_eur: float = Field(description="churn probability x monthly margin at risk")
+    rule: DecisionRule = Field(description="the rule or guardrail that decided (docs/retention.md)")
+    why: str = Field(description="the decision with the figures behind it", examples=[WHY_EXAMPLE])
+    also: list[str] = Field(default_factory=list, description="further notes: a capped cost, an urgent renewal")
+    free_actions: list[str] = Field(
+        description="what the agent may still do at no cost", examples=[["send the renewal terms"]]
+    )
+
+
+class AgentNotes(BaseModel):
+    """Internal figures, for the agent's eyes only: never among the reasons given to the customer."""
+
+    monthly_margin_eur: float = Field(description="the customer's expected monthly margin")
+    margin_at_risk_eur: float = Field(description="churn probability x monthly margin")
+    notes: list[str] = Field(description="the same figures in words")
 
 
 class ModelRef(BaseModel):
@@ -59,8 +81,10 @@ class ScoreResponse(BaseModel):
     risk_tier: RiskTier
     above_threshold: bool = Field(description="at or above the model's decision threshold")
     segment: Segment
-    reasons: list[ReasonCode]
+    reasons: list[ReasonCode] = Field(description="what to tell the customer, largest contribution first")
     recommendation: Recommendation
+    agent_notes: AgentNotes
+    language: Language = Field(description="language of every phrase (Accept-Language or ?lang=)")
     model: ModelRef
     feature_timestamp: datetime | None = Field(description="as-of time of the newest feature snapshot used")
     unknown_features: list[str] = Field(

@@ -23,8 +23,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from spanishgas.feature_store.definitions import CALL_CENTER_SERVICE, PROFILE_FIELDS
+from spanishgas.i18n import Language
 from spanishgas.serving.online import FeatureReader, OnlineStoreUnavailable, OnlineVector
-from spanishgas.serving.schemas import ModelInfo, ModelRef, ReasonCode, Recommendation, ScoreResponse, Segment
+from spanishgas.serving.schemas import (
+    AgentNotes,
+    ModelInfo,
+    ModelRef,
+    ReasonCode,
+    Recommendation,
+    ScoreResponse,
+    Segment,
+)
 
 if TYPE_CHECKING:
     from spanishgas.model.churn_model import ChurnModel
@@ -83,7 +92,9 @@ class ScoredVector:
     segment: Segment
     reasons: list[ReasonCode]
     recommendation: Recommendation
+    agent_notes: AgentNotes
     unknown_features: list[str]
+    language: Language
 
 
 def load_served_model(settings: Settings) -> ServedModel:
@@ -113,6 +124,18 @@ def load_served_model(settings: Settings) -> ServedModel:
         champion.name, champion.version, champion.run_id, champion.model, segments, segment_version, metrics,
         datetime.now(UTC),
     )  # fmt: skip
+
+
+def online_store_record(settings: Settings) -> dict[str, str] | None:
+    """The online store's materialization record (None when there is none, or the store that keeps it,
+    Postgres in the stack profile, does not answer: the cache then stays as it is)."""
+    from spanishgas.feature_store.offline import materialized_load
+
+    try:
+        return materialized_load(settings)
+    except Exception as exc:  # the record is an optimization: never let it stop the answers
+        log.warning("materialization record unreadable: %s", exc)
+        return None
 
 
 def registered_versions(settings: Settings) -> tuple[str | None, str | None]:
@@ -174,6 +197,7 @@ class ScoringService:
         loader: Callable[[], ServedModel] | None = None,
         versions: Callable[[], tuple[str | None, str | None]] | None = None,
         observer: Any = None,
+        materialized: Callable[[], dict[str, str] | None] | None = None,
     ) -> None:
         from spanishgas.retention.offers import load_policy
 
@@ -182,6 +206,9 @@ class ScoringService:
         self.policy: Policy = load_policy()
         self._load = loader or (lambda: load_served_model(settings))
         self._versions = versions or (lambda: registered_versions(settings))
+        self._materialized = materialized or (lambda: online_store_record(settings))
+        self.materialization: dict[str, str] | None = None  # the online store's copy the cache was warmed for
+        self.rewarms = 0
         self.served: ServedModel | None = None
         self.last_load_error: str | None = None
         self.cache = ScoreCache(settings.api.explanation_cache_size)
@@ -218,6 +245,7 @@ class ScoringService:
             return False
         if self.settings.api.warm_cache:
             try:
+                self.materialization = self._materialized()
                 self.warm(served)  # before serving it, so a new version starts with every answer ready
             except OnlineStoreUnavailable as exc:
                 log.warning("cache warm-up skipped: %s", exc)
@@ -237,7 +265,9 @@ class ScoringService:
         log.info("serving %s v%s (segments v%s)", served.name, served.version, served.segment_version)
 
     def refresh(self) -> bool:
-        """Load the champion again if its alias (or the segment model's) moved; True if it changed."""
+        """Load the champion again if its alias (or the segment model's) moved; True if it changed. When
+        the model stays but the online store was materialized again, warm the answers for its new
+        features (the old ones stay cached until evicted, but no request asks for them any more)."""
         churn, segments = self._versions()
         if self.observer is not None:
             self.observer.registry_checked(churn)
@@ -245,8 +275,29 @@ class ScoringService:
         if churn is None or segments is None:
             return False
         if current is not None and (churn, segments) == (current.version, current.segment_version):
+            self.rewarm_if_materialized(current)
             return False
         return self.load()
+
+    def rewarm_if_materialized(self, served: ServedModel) -> bool:
+        """Warm the cache again when the online store's materialization record moved; True if it did.
+
+        Requests go on meanwhile: an answer's cache key is its feature vector, so a request for features
+        not warmed yet is computed, never answered from the older features."""
+        if not (self.settings.api.warm_cache and self.cache.size):
+            return False
+        record = self._materialized()
+        if record is None or record == self.materialization:
+            return False
+        log.info("online store materialized again (%s): warming the answers for its features", record)
+        try:
+            self.warm(served)
+        except OnlineStoreUnavailable as exc:
+            log.warning("cache re-warm skipped: %s", exc)
+            return False
+        self.materialization = record
+        self.rewarms += 1
+        return True
 
     def start_watching(self) -> None:
         """Check the registry every ``reload_interval_s`` in a background thread."""
@@ -307,16 +358,23 @@ class ScoringService:
 
     # -- scoring ---------------------------------------------------------------------------------------
 
-    def score_customer(self, customer_id: str) -> ScoreResponse:
+    def language(self, lang: Language | None) -> Language:
+        """The language asked for, else the settings' default."""
+        return lang or self.settings.retention.language
+
+    def score_customer(self, customer_id: str, lang: Language | None = None) -> ScoreResponse:
         """Latest online features of a customer, scored, explained and with the recommended action."""
-        scores, missing = self.score_customers([customer_id])
+        scores, missing = self.score_customers([customer_id], lang)
         if missing:
             raise CustomerNotFound(f"customer {customer_id} has no features in the online store")
         return scores[0]
 
-    def score_customers(self, customer_ids: list[str]) -> tuple[list[ScoreResponse], list[str]]:
+    def score_customers(
+        self, customer_ids: list[str], lang: Language | None = None
+    ) -> tuple[list[ScoreResponse], list[str]]:
         """Scores of the customers the store knows (in the order asked) and the ids it does not know."""
         served = self.require_model()
+        lang = self.language(lang)
         limit = self.settings.api.batch_max_customers
         if len(customer_ids) > limit:
             raise InvalidFeatures(
@@ -324,13 +382,15 @@ class ScoringService:
             )
         vectors = self._read(list(dict.fromkeys(customer_ids)))
         found = [v for v in vectors if v.found]
-        scored = self._scored(served, found)
+        scored = self._scored(served, found, lang)
         answers = [
             self._answer(served, v.customer_id, s, v.event_timestamp) for v, s in zip(found, scored, strict=True)
         ]
         return answers, [v.customer_id for v in vectors if not v.found]
 
-    def score_what_if(self, customer_id: str | None, features: dict[str, float | None]) -> ScoreResponse:
+    def score_what_if(
+        self, customer_id: str | None, features: dict[str, float | None], lang: Language | None = None
+    ) -> ScoreResponse:
         """Score changed features: the customer's online vector with ``features`` replacing values, or
         ``features`` alone when no customer is given (features left out are unknown to the model, and
         the answer lists them)."""
@@ -346,7 +406,7 @@ class ScoringService:
             values, timestamp = {**vector.values, **features}, vector.event_timestamp
         else:
             values = {f: features.get(f) for f in self._numeric} | {f: None for f in self._profile_fields}
-        scored = self._compute(served, [values])[0]
+        scored = self._compute(served, [values], self.language(lang))[0]
         answer = self._answer(served, customer_id, scored, timestamp)
         return answer.model_copy(update={"what_if": True})
 
@@ -369,15 +429,15 @@ class ScoringService:
             if self.observer is not None:
                 self.observer.feature_fetch(time.perf_counter() - started)
 
-    def _scored(self, served: ServedModel, vectors: list[OnlineVector]) -> list[ScoredVector]:
+    def _scored(self, served: ServedModel, vectors: list[OnlineVector], lang: Language) -> list[ScoredVector]:
         """Scored answers for online vectors, from the cache where the same vector was scored before."""
-        keys = [(served.version, served.segment_version, v.fingerprint) for v in vectors]
+        keys = [(served.version, served.segment_version, lang, v.fingerprint) for v in vectors]
         out: list[ScoredVector | None] = [self.cache.get(k) for k in keys]
         todo = [i for i, s in enumerate(out) if s is None]
         if self.observer is not None:
             self.observer.cache(hits=len(vectors) - len(todo), misses=len(todo))
         if todo:
-            for i, s in zip(todo, self._compute(served, [vectors[i].values for i in todo]), strict=True):
+            for i, s in zip(todo, self._compute(served, [vectors[i].values for i in todo], lang), strict=True):
                 out[i] = s
                 self.cache.put(keys[i], s)
         return out  # type: ignore[return-value]
@@ -391,30 +451,34 @@ class ScoringService:
             return 0
         started = time.perf_counter()
         ids = self.reader.customer_ids()[: self.cache.size]
+        lang = self.language(None)  # the language most answers are asked in
         warmed = 0
         for start in range(0, len(ids), chunk):
             vectors = [v for v in self.reader.read(ids[start : start + chunk]) if v.found]
             try:
-                scored = self._compute(served, [v.values for v in vectors], observe=False)
+                scored = self._compute(served, [v.values for v in vectors], lang, observe=False)
             except GuardrailViolation as exc:  # leave these to be scored (and refused) one by one
                 log.warning("cache warm-up skipped %d customers: %s", len(vectors), exc)
                 continue
             for v, answer in zip(vectors, scored, strict=True):
-                self.cache.put((served.version, served.segment_version, v.fingerprint), answer)
+                self.cache.put((served.version, served.segment_version, lang, v.fingerprint), answer)
             warmed += len(vectors)
         if ids:
             log.info("scored %d customers into the cache in %.1f s", warmed, time.perf_counter() - started)
         return warmed
 
-    def _compute(self, served: ServedModel, rows: list[dict[str, Any]], observe: bool = True) -> list[ScoredVector]:
+    def _compute(
+        self, served: ServedModel, rows: list[dict[str, Any]], lang: Language, observe: bool = True
+    ) -> list[ScoredVector]:
         """Score, explain, segment and recommend feature rows with the batch job's array functions (no
         DataFrame: building one costs more than scoring a customer)."""
         from spanishgas.retention.scoring import (
             EXPECTED_MARGIN_SOURCE,
-            recommend_rules_arrays,
+            recommend_best_arrays,
             score_matrix,
             segment_matrix,
         )
+        from spanishgas.retention.why import FREE_ACTION_FEATURES
 
         started = time.perf_counter()
         x = np.array(
@@ -423,19 +487,20 @@ class ScoringService:
         column = {f: j for j, f in enumerate(self._numeric)}
         churn, segments = served.churn, served.segments
         model_columns = x[:, [column[f] for f in churn.features]]
-        scores = score_matrix(churn, model_columns, self.settings.api.top_reasons)
+        scores = score_matrix(churn, model_columns, self.settings.api.top_reasons, lang)
         segs = segment_matrix(segments, x[:, [column[f] for f in segments.features]])
         margin = x[:, column[EXPECTED_MARGIN_SOURCE]]
-        months = x[:, column["months_to_renewal"]]
-        plan = recommend_rules_arrays(
-            scores["churn_probability"], scores["risk_tier"], margin, segs["segment_archetype"], months,
-            scores["reason_count"], {}, self.policy,
+        context = {f: x[:, column[f]] for f in ("months_to_renewal", *FREE_ACTION_FEATURES) if f in column}
+        plan, decisions = recommend_best_arrays(
+            scores["churn_probability"], scores["risk_tier"], margin, segs["segment_archetype"],
+            scores["reason_count"], {}, context, self.policy,
         )  # fmt: skip
         if observe and self.observer is not None:
             self.observer.model_time(time.perf_counter() - started)
         out = []
         for i, row in enumerate(rows):
             missing = np.flatnonzero(np.isnan(model_columns[i]))
+            words = decisions[i].rendered(lang)
             out.append(
                 ScoredVector(
                     churn_probability=float(scores["churn_probability"][i]),
@@ -459,8 +524,18 @@ class ScoringService:
                         offer_cost_eur=float(plan["offer_cost_eur"][i]),
                         expected_margin_impact_eur=float(plan["expected_margin_impact_eur"][i]),
                         expected_monthly_loss_eur=float(plan["expected_monthly_loss_eur"][i]),
+                        rule=words["rule"],
+                        why=words["why"],
+                        also=words["also"],
+                        free_actions=words["free_actions"],
+                    ),
+                    agent_notes=AgentNotes(
+                        monthly_margin_eur=decisions[i].figures["monthly_margin_eur"],
+                        margin_at_risk_eur=round(float(plan["expected_monthly_loss_eur"][i]), 2),
+                        notes=words["agent_notes"],
                     ),
                     unknown_features=[churn.features[j] for j in missing],
+                    language=lang,
                 )
             )
         return out
@@ -478,6 +553,8 @@ class ScoringService:
             segment=scored.segment,
             reasons=scored.reasons,
             recommendation=scored.recommendation,
+            agent_notes=scored.agent_notes,
+            language=scored.language,
             model=ModelRef(name=served.name, version=served.version),
             feature_timestamp=timestamp,
             unknown_features=scored.unknown_features,
