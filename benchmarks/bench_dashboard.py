@@ -97,7 +97,8 @@ def _sidebar_renders(url: str, visit: str, out: dict[str, dict[str, float]]) -> 
         for path in PAGES[1:]:
             started = time.perf_counter()
             page.locator(f'[data-testid="stSidebarNav"] a[href$="/{path}"]').click()
-            expect(page.get_by_role("heading", name=TITLES[path], level=1)).to_be_visible(timeout=300_000)
+            heading = page.get_by_role("heading", name=TITLES[path], exact=True, level=1)
+            expect(heading).to_be_visible(timeout=300_000)
             expect(page.locator(IDLE)).to_be_attached(timeout=300_000)
             out.setdefault(path, {})[f"sidebar_{visit}"] = round(time.perf_counter() - started, 3)
         browser.close()

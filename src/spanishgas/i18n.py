@@ -21,6 +21,8 @@ DOMAIN = "answers"
 # Units a number in a message may carry; each language formats them its own way.
 Unit = Literal["int", "percent", "kwh", "kw", "eur", "eur_kwh"]
 _PATTERNS = {"int": "#,##0", "kwh": "#,##0", "kw": "#,##0.#", "eur": "#,##0.00", "eur_kwh": "0.000"}
+# Decimals each unit shows (a percent: of the share, so 0.2915 shows as 29 %).
+_DIGITS = {"int": 0, "kwh": 0, "kw": 1, "eur": 2, "eur_kwh": 3, "percent": 2}
 
 
 class MissingMessage(KeyError):
@@ -82,14 +84,19 @@ def keys(lang: Language) -> frozenset[str]:
     return frozenset(i for i in ids if i)
 
 
-@lru_cache(maxsize=65_536)
 def format_number(lang: Language, number: Number) -> str:
-    """A figure as ``lang`` writes it (remembered: the API writes the same few figures again and again)."""
+    """A figure as ``lang`` writes it."""
+    # rounded to what is shown first, so the same shown figure is formatted once per process
+    return _formatted(lang, number.unit, round(number.value, _DIGITS[number.unit]))
+
+
+@lru_cache(maxsize=65_536)
+def _formatted(lang: Language, unit: Unit, value: float) -> str:
     from babel.numbers import format_decimal, format_percent
 
-    if number.unit == "percent":
-        return str(format_percent(number.value, locale=lang))
-    return str(format_decimal(number.value, format=_PATTERNS[number.unit], locale=lang))
+    if unit == "percent":
+        return str(format_percent(value, locale=lang))
+    return str(format_decimal(value, format=_PATTERNS[unit], locale=lang))
 
 
 def render(lang: Language, msg: Message) -> str:

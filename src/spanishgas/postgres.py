@@ -47,17 +47,29 @@ def create_database(settings: Settings, database: str, parameters: dict[str, str
     conn.autocommit = True  # CREATE DATABASE cannot run inside a transaction
     try:
         with conn.cursor() as cur:
+            # Several processes start at once (the API's workers): one at a time here, or two ALTERs of the
+            # same database fail with "tuple concurrently updated" and a worker does not start.
+            cur.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"spanishgas.create_database.{database}",))
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
             if cur.fetchone() is None:
                 cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            cur.execute(
+                "SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase"
+                " WHERE d.datname = %s AND s.setrole = 0",
+                (database,),
+            )
+            row = cur.fetchone()
+            current = set(row[0] or []) if row else set()
             for name, value in (parameters or {}).items():
+                if f"{name}={value}" in current:
+                    continue  # already set: no write, so concurrent starts do not contend at all
                 cur.execute(
                     sql.SQL("ALTER DATABASE {} SET {} = {}").format(
                         sql.Identifier(database), sql.Identifier(name), sql.Literal(value)
                     )
                 )
     finally:
-        conn.close()
+        conn.close()  # ends the session, and with it the advisory lock
 
 
 def replace_table(

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 TEST_FIGURES = ("pr_auc", "roc_auc", "brier", "ece", "recall_top10", "lift_top10", "precision_at_threshold")
 DECILES = 10
+# Points a drawn curve keeps: thousands of test rows give thousands of steps, which the browser's chart
+# library draws slowly and the eye cannot tell from a few hundred.
+CURVE_POINTS = 300
 
 
 def version_report(settings: Settings, version: str) -> dict[str, Any]:
@@ -84,9 +87,11 @@ def curves(labels: np.ndarray, scores: dict[str, np.ndarray]) -> Curves:
     pr, roc, calibration, deciles = [], [], [], []
     for label, p in scores.items():
         precision, recall, _ = precision_recall_curve(labels, p)
-        pr.append(pd.DataFrame({"model": label, "recall": recall, "precision": precision}))
+        keep = _thinned(len(recall))
+        pr.append(pd.DataFrame({"model": label, "recall": recall[keep], "precision": precision[keep]}))
         fpr, tpr, _ = roc_curve(labels, p)
-        roc.append(pd.DataFrame({"model": label, "false positive rate": fpr, "true positive rate": tpr}))
+        keep = _thinned(len(fpr))
+        roc.append(pd.DataFrame({"model": label, "false positive rate": fpr[keep], "true positive rate": tpr[keep]}))
         order = np.argsort(-p, kind="stable")
         bins = np.array_split(order, DECILES)
         base = labels.mean() if labels.mean() > 0 else np.nan
@@ -109,6 +114,11 @@ def curves(labels: np.ndarray, scores: dict[str, np.ndarray]) -> Curves:
         len(labels),
         int(labels.sum()),
     )
+
+
+def _thinned(n: int) -> np.ndarray:
+    """At most :data:`CURVE_POINTS` evenly spaced indices of a curve's ``n`` points, both ends kept."""
+    return np.unique(np.linspace(0, n - 1, min(n, CURVE_POINTS)).round().astype(int))
 
 
 def compare_on_test_rows(settings: Settings, versions: dict[str, str]) -> Curves:

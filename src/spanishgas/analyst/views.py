@@ -136,7 +136,7 @@ def compare_plans(
     """Rerun the optimizer for ``budget_eur`` (None: every offer that pays for itself) and compare."""
     from spanishgas.retention.scoring import recommend
 
-    planned, summary = recommend(frame, policy, budget_eur)
+    planned, summary = recommend(frame, policy, budget_eur, explained=False)
     offered = planned[planned["action"] != "no_offer"]
     by = (
         offered.assign(value=offered["expected_margin_impact_eur"])

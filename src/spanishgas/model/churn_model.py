@@ -155,8 +155,18 @@ class ChurnModel:
         return self.raw_scores_matrix(self.matrix(frame))
 
     def raw_scores_matrix(self, x: np.ndarray) -> np.ndarray:
-        """Uncalibrated probabilities of a feature matrix (columns in :attr:`features` order)."""
-        return self.pipeline.named_steps["xgb"].predict_proba(x)[:, 1]  # type: ignore[no-any-return]
+        """Uncalibrated probabilities of a feature matrix (columns in :attr:`features` order).
+
+        The booster's own in-place prediction over the trees that score (what the scikit-learn wrapper's
+        ``predict_proba`` computes, without its per-call checks: a third of a one-customer answer)."""
+        booster = self.pipeline.named_steps["xgb"].get_booster()
+        scores = booster.inplace_predict(
+            np.ascontiguousarray(x, dtype=np.float64),
+            iteration_range=self._trees(),
+            predict_type="value",
+            validate_features=False,
+        )
+        return np.asarray(scores, dtype=np.float64)  # the wrapper's dtype: float32 widened as it does
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of churning within the label horizon."""
@@ -179,12 +189,17 @@ class ChurnModel:
         from xgboost import DMatrix
 
         xgb = self.pipeline.named_steps["xgb"]
-        matrix = DMatrix(x, feature_names=self.features, nthread=xgb.n_jobs or -1)
-        # Explain the trees that score: with early stopping, predict_proba stops at the best iteration.
-        best = getattr(xgb.get_booster(), "best_iteration", None)
-        trees = (0, best + 1) if best is not None else (0, 0)
-        contribs = xgb.get_booster().predict(matrix, pred_contribs=True, iteration_range=trees)
+        # columns are in the model's order by construction, so XGBoost's name checks are skipped
+        matrix = DMatrix(x, nthread=xgb.n_jobs or -1)
+        contribs = xgb.get_booster().predict(
+            matrix, pred_contribs=True, iteration_range=self._trees(), validate_features=False
+        )
         return contribs[:, :-1], contribs[:, -1]
+
+    def _trees(self) -> tuple[int, int]:
+        """The trees that score: with early stopping, up to the best iteration (as ``predict_proba``)."""
+        best = getattr(self.pipeline.named_steps["xgb"].get_booster(), "best_iteration", None)
+        return (0, best + 1) if best is not None else (0, 0)
 
     def use_threads(self, n: int) -> ChurnModel:
         """Score with ``n`` threads. One suits a service answering one customer per call: starting

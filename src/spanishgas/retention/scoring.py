@@ -98,31 +98,38 @@ def segment_matrix(segments: SegmentModel, x: np.ndarray) -> dict[str, Any]:
 
 
 def recommend(
-    scored: pd.DataFrame, policy: Policy, budget_eur: float | None = None, lang: Language = "es"
+    scored: pd.DataFrame,
+    policy: Policy,
+    budget_eur: float | None = None,
+    lang: Language = "es",
+    explained: bool = True,
 ) -> tuple[pd.DataFrame, dict]:
     """Choose an action per customer (the optimizer within ``budget_eur``; without a budget each
-    customer's best-value offer, as the API recommends), with timing, cost, expected margin impact and why
-    (in ``lang``); enforce the guardrails; compare the plan with the rules-only policy and "everyone above
-    the threshold"."""
+    customer's best-value offer, as the API recommends), with timing, cost, expected margin impact and,
+    when ``explained``, why (in ``lang``; a few seconds per 20,000 customers, so the analyst app's live
+    budget leaves it out); enforce the guardrails; compare the plan with the rules-only policy and
+    "everyone above the threshold"."""
     values = value_matrix(scored, policy)
     if budget_eur is None:
         plan = pd.Series(best_actions(eligible(scored), values), index=scored.index, name="action")
     else:
         plan = optimize(scored, policy, budget_eur, values)
     out = apply_plan(scored, policy, plan, values)
+    summary = {
+        "plan": plan_summary(scored, plan, policy, values),
+        "rules_only": plan_summary(scored, rules_plan(scored, policy, values), policy, values),
+        "everyone_above_threshold": plan_summary(scored, threshold_plan(scored, policy), policy, values),
+        "budget_eur": budget_eur,
+    }
+    if not explained:
+        return out, summary
     decisions = explain(
         plan.to_numpy(), values, policy, scored["churn_probability"].to_numpy(dtype=float),
         scored["reason_count"].to_numpy(), scored["expected_monthly_margin_eur"].to_numpy(dtype=float),
         {c: scored[c].to_numpy() for c in BLOCKING_FLAGS if c in scored}, _context(scored), budget_eur,
     )  # fmt: skip
     out = out.assign(decision=decisions, **explanation_columns(decisions, lang))
-    summary = {
-        "plan": plan_summary(scored, plan, policy, values),
-        "rules_only": plan_summary(scored, rules_plan(scored, policy, values), policy, values),
-        "everyone_above_threshold": plan_summary(scored, threshold_plan(scored, policy), policy, values),
-        "budget_eur": budget_eur,
-        "decided_by": {rule: int(sum(d.rule == rule for d in decisions)) for rule in RULES},
-    }
+    summary["decided_by"] = {rule: int(sum(d.rule == rule for d in decisions)) for rule in RULES}
     return out, summary
 
 
