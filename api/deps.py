@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Query, Request, Security, status
 from fastapi.security import APIKeyHeader
 
 from spanishgas.i18n import Language, negotiate
+from spanishgas.serving.keys import ApiKeys
 from spanishgas.serving.service import ScoringService
 
 API_KEY_HEADER = "X-API-Key"
@@ -28,14 +28,10 @@ async def require_api_key(request: Request, key: Annotated[str | None, Security(
 
 
 def check_api_key(request: Request, key: str | None) -> None:
-    """Raise 401 unless ``key`` is one of the configured keys (compared with each in constant time)."""
-    keys: list[bytes] = request.app.state.api_keys
-    given = (key or "").encode()
-    # Compare against every key so the time taken does not say which one (or whether any) matched.
-    matched = False
-    for accepted in keys:
-        matched |= hmac.compare_digest(given, accepted)
-    if not key or not matched:
+    """Raise 401 unless ``key`` is one of the configured keys (:class:`ApiKeys`: digests compared with
+    each in constant time)."""
+    keys: ApiKeys = request.app.state.api_keys
+    if not keys.accepts(key):
         raise HTTPException(
             status_code=status.HTTP_401_UNAUTHORIZED,
             detail=f"missing or invalid API key (send it in the {API_KEY_HEADER} header)",

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.routers import health, model, score
+from spanishgas.serving.keys import ApiKeys
 from spanishgas.serving.metrics import NO_MODEL, ONLINE_STORE, Metrics
 from spanishgas.serving.online import OnlineStoreUnavailable
 from spanishgas.serving.service import (
@@ -60,7 +61,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.api_keys = [k.get_secret_value().encode() for k in settings.api.api_keys]
+    app.state.api_keys = ApiKeys(settings.api.api_keys)
     app.include_router(score.build_router(what_if_feature_names(), settings.api.batch_max_customers))
     app.include_router(model.router)
     app.include_router(health.router)

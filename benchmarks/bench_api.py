@@ -12,7 +12,10 @@ chain in docs/benchmarks.md) and `wrk` (Debian: `apt-get install wrk`). Two part
    agents, about 700 requests/s in all), then ``--clients`` connections flat out, each for
    ``--seconds``, on customer ids drawn at random from every customer the store holds. Run once with
    the scored-vector cache off (every request computes its answer) and once with the default: the
-   cache on and warmed with every customer when the model loads.
+   cache on and warmed with every customer when the model loads. Then, with the default, the day
+   after: the features are loaded again a day later and materialized for real (every vector changes),
+   and the think-time load runs twice more while the workers notice and warm the new answers. This
+   rewrites the offline store and Redis of the settings in use: run it on a benchmark world.
 
 Prints one JSON document; nothing is written.
 """
@@ -148,6 +151,44 @@ def _wrk(port: int, clients: int, seconds: int, folder: Path, ids: Path, think_m
     return result
 
 
+def next_days_features() -> dict[str, Any]:
+    """The next day's copy of the features, materialized for real: every snapshot a day later and every
+    contract a day nearer its renewal (so every customer's vector, and every cache key, changes), loaded
+    into the offline store and copied to Redis by the platform's own functions."""
+    import dataclasses
+    from datetime import UTC, datetime, timedelta
+
+    import pyarrow.compute as pc
+
+    from spanishgas.feature_store.definitions import TIMESTAMP_FIELD
+    from spanishgas.feature_store.offline import last_load, read_gold_features, record_load, write_offline_table
+    from spanishgas.feature_store.store import materialize
+    from spanishgas.settings import get_settings
+
+    settings = get_settings()
+    started = time.perf_counter()
+    _, table = read_gold_features(settings)
+    shifted = pc.add(table[TIMESTAMP_FIELD], pa_duration(timedelta(days=1)))
+    table = table.set_column(table.schema.get_field_index(TIMESTAMP_FIELD), TIMESTAMP_FIELD, shifted)
+    renewal = table.schema.get_field_index("months_to_renewal")
+    table = table.set_column(renewal, "months_to_renewal", pc.subtract(table["months_to_renewal"], 1 / 30.44))
+    write_offline_table(settings, table)
+    before = last_load(settings)
+    last = datetime.fromisoformat(before.last_event) + timedelta(days=1)
+    record_load(
+        settings, dataclasses.replace(before, loaded_at=datetime.now(UTC).isoformat(), last_event=last.isoformat())
+    )
+    report = materialize(settings)
+    return {"materialize_s": report.seconds, "load_and_materialize_s": round(time.perf_counter() - started, 1)}
+
+
+def pa_duration(delta: Any) -> Any:
+    """A duration scalar Arrow adds to timestamps."""
+    import pyarrow as pa
+
+    return pa.scalar(delta, type=pa.duration("us"))
+
+
 def over_http(ids: list[str], workers: int, clients: int, seconds: int, port: int, think_ms: int) -> dict[str, Any]:
     """wrk against `spanishgas serve`, cache off then warmed: one client; ``clients`` clients with a
     random think time (an offered load near ``clients`` / ``think_ms``); ``clients`` clients flat out."""
@@ -167,6 +208,18 @@ def over_http(ids: list[str], workers: int, clients: int, seconds: int, port: in
                     f"{clients}_clients_think_time": _wrk(port, clients, seconds, folder, id_file, think_ms),
                     f"{clients}_clients_flat_out": _wrk(port, clients, seconds, folder, id_file),
                 }
+                if cache:
+                    # The day after: every vector new. Agents keep calling while the workers notice the
+                    # store's record (every reload interval) and warm the new answers.
+                    results["just_after_materialization"] = {
+                        "materialization": next_days_features(),
+                        f"{clients}_clients_think_time_first_{seconds}s": _wrk(
+                            port, clients, seconds, folder, id_file, think_ms
+                        ),
+                        f"{clients}_clients_think_time_next_{seconds}s": _wrk(
+                            port, clients, seconds, folder, id_file, think_ms
+                        ),
+                    }
             finally:
                 server.terminate()
                 server.wait(timeout=30)

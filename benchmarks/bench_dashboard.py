@@ -6,7 +6,8 @@ Needs a scored world (``spanishgas score``/``recommend``, a monitoring run). Sta
 (``spanishgas serve``) and the app (``spanishgas dashboard``, pointed at the API) on free loopback ports,
 then:
 
-- every page's first render in headless Chromium, in a fresh app (cold caches) and again in a new browser
+- every page's first render in headless Chromium, in a fresh app (cold caches, once its start-up warm-up
+  has logged that it is done) and again in a new browser
   session (the caches other analysts already filled): navigation until the script stops running;
   then, as an analyst moves through the app, each page opened from the sidebar in one session (the
   page's title shown and its script stopped), the app freshly started again (cold) and once more (warm);
@@ -21,11 +22,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -161,9 +164,21 @@ def main() -> None:
            "SPANISHGAS_DASHBOARD__API_KEY": KEY}  # fmt: skip
     os.environ.update({k: env[k] for k in ("SPANISHGAS_DASHBOARD__API_URL", "SPANISHGAS_DASHBOARD__API_KEY")})
 
+    app_log = Path(tempfile.mkdtemp(prefix="bench-app-")) / "app.log"
+
     def start_app() -> subprocess.Popen[bytes]:
         return subprocess.Popen([binary, "dashboard", "--port", str(app_port)], env=env, cwd=REPO,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                                stdout=app_log.open("w"), stderr=subprocess.STDOUT)  # fmt: skip
+
+    def warmed_up() -> float:
+        """Seconds the app's start-up warm-up took (it logs them); the first analyst comes after it."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            found = re.search(r"analyst app warmed up in ([\d.]+) s", app_log.read_text())
+            if found:
+                return float(found.group(1))
+            time.sleep(0.2)
+        raise RuntimeError("the app did not log its warm-up")
 
     api_process = subprocess.Popen([binary, "serve", "--port", str(api_port)], env=env, cwd=REPO,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -171,15 +186,18 @@ def main() -> None:
     try:
         _wait(f"{api}/ready", 300)
         _wait(f"{app}/_stcore/health")
+        warm_up = [warmed_up()]
         renders = _browser_renders(app)
         app_process.terminate()
         app_process.wait(timeout=30)
         app_process = start_app()  # cold caches again, for the sidebar walk
         _wait(f"{app}/_stcore/health")
+        warm_up.append(warmed_up())
         for visit in ("cold", "warm"):
             _sidebar_renders(app, visit, renders)
         figures = {
             "customers": len(book.customers),
+            "app_warm_up_s": warm_up,
             "first_render_s": renders,
             "rerun_after_widget_change_s": _reruns(),
             "api_round_trip": _api_round_trip(api, customer),

@@ -102,7 +102,9 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    api_keys: list[SecretStr] = Field(default_factory=list)
+    api_keys: list[SecretStr] = Field(
+        default_factory=list, description='keys, or "sha256:<hex>" of a key so the settings hold no key in the clear'
+    )
     metrics_require_key: bool = False
     batch_max_customers: int = 100
     # Bounded waits: a slow or stopped online store gives agents a 503 in well under a second.

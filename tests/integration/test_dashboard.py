@@ -209,31 +209,35 @@ def test_sign_in_is_required_in_the_stack_profile(world: dict[str, Any], app_env
 
 
 @pytest.fixture(scope="module")
-def running_app(world: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`streamlit run` (the command `spanishgas dashboard` runs) on a free loopback port."""
+def running_app(world: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """`streamlit run` (the command `spanishgas dashboard` runs) on a free loopback port: its address and
+    its log."""
     from spanishgas.analyst.app import dashboard_command
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPANISHGAS_")} | settings_env(world["settings"])
-    log = (tmp_path_factory.mktemp("streamlit") / "streamlit.log").open("w")
+    log_path = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
+    log = log_path.open("w")
     command = dashboard_command(Settings(), "127.0.0.1", port)
     assert command[:4] == [sys.executable, "-m", "streamlit", "run"]
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/_stcore/health", 60)
-        yield url
+        yield url, log_path
     finally:
         process.terminate()
         process.wait(timeout=20)
         log.close()
 
 
-def test_every_page_in_a_real_browser(running_app: str, tmp_path: Path) -> None:
+def test_every_page_in_a_real_browser(running_app: tuple[str, Path], tmp_path: Path) -> None:
     """Each page opened in headless Chromium until the script stops running; no exception on screen;
-    screenshots at full scale to ``SPANISHGAS_SCREENSHOTS`` when set (docs/images)."""
+    screenshots at full scale to ``SPANISHGAS_SCREENSHOTS`` when set (docs/images). The app was served
+    as `st.App` and its start-up hook warmed the process."""
     from playwright.sync_api import expect, sync_playwright
 
+    url, log = running_app
     chromium = require_program("chromium")
     out = Path(os.environ.get("SPANISHGAS_SCREENSHOTS", tmp_path))
     out.mkdir(parents=True, exist_ok=True)
@@ -242,7 +246,7 @@ def test_every_page_in_a_real_browser(running_app: str, tmp_path: Path) -> None:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-background-networking"])
         page = browser.new_page(viewport={"width": 1600, "height": 1100})
         for script, path in PAGES.items():
-            page.goto(f"{running_app}/{path}")
+            page.goto(f"{url}/{path}")
             expect(page.locator(idle)).to_be_attached(timeout=120_000)
             page.wait_for_timeout(500)  # charts draw after the script ends
             expect(page.locator('[data-testid="stApp"]')).to_be_attached()
@@ -252,3 +256,4 @@ def test_every_page_in_a_real_browser(running_app: str, tmp_path: Path) -> None:
             page.screenshot(path=str(out / f"dashboard-{name}.png"), full_page=True)
         browser.close()
     assert len(list(out.glob("dashboard-*.png"))) == len(PAGES)
+    assert "analyst app warmed up in" in log.read_text()

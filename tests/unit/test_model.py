@@ -243,6 +243,13 @@ def test_reason_contributions_explain_the_trees_that_score() -> None:
     model = ChurnModel(pipe, Calibrator("platt").fit(rng.random(50), rng.integers(0, 2, 50)), features, 0.5, {})
     contributions, bias = model.contributions(x[:200])
     np.testing.assert_allclose(contributions.sum(axis=1) + bias, _logit(model.raw_scores(x[:200])), atol=1e-4)
+    # so the one-pass score the batch job and the API use is the model's probability, and the raw scores
+    # through the booster in place are the scikit-learn wrapper's
+    matrix = model.matrix(x[:200])
+    explained, again = model.explained_proba_matrix(matrix)
+    np.testing.assert_allclose(explained, model.predict_proba_matrix(matrix), rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(again, contributions)
+    np.testing.assert_array_equal(model.raw_scores_matrix(matrix), pipe.named_steps["xgb"].predict_proba(matrix)[:, 1])
 
 
 def test_the_split_uses_the_horizon_the_rows_were_labelled_with() -> None:

@@ -101,23 +101,32 @@ def test_feast_values_decode_to_plain_python() -> None:
 
 
 def test_api_key_check_accepts_any_configured_key_and_nothing_else() -> None:
+    """Keys may be configured in the clear or as their SHA-256 (so the settings hold none in the clear)."""
+    import hashlib
+
     from fastapi import HTTPException
+    from pydantic import SecretStr
     from starlette.datastructures import State
 
     from api.deps import check_api_key
+    from spanishgas.serving.keys import ApiKeys
+
+    hashed = "sha256:" + hashlib.sha256(b"two").hexdigest()
 
     class _App:
-        state = State({"api_keys": [b"one", b"two"]})
+        state = State({"api_keys": ApiKeys([SecretStr("one"), SecretStr(hashed)])})
 
     class _Request:
         app = _App()
 
     for good in ("one", "two"):
         check_api_key(_Request(), good)  # type: ignore[arg-type]
-    for bad in (None, "", "on", "one ", "three"):
+    for bad in (None, "", "on", "one ", "three", hashed, hashed.removeprefix("sha256:")):
         with pytest.raises(HTTPException) as err:
             check_api_key(_Request(), bad)  # type: ignore[arg-type]
         assert err.value.status_code == 401
+    with pytest.raises(ValueError, match="64 hex digits"):
+        ApiKeys([SecretStr("sha256:abc")])
 
 
 def test_metrics_label_routes_not_customers() -> None:

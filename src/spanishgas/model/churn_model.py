@@ -201,6 +201,16 @@ class ChurnModel:
         best = getattr(self.pipeline.named_steps["xgb"].get_booster(), "best_iteration", None)
         return (0, best + 1) if best is not None else (0, 0)
 
+    def explained_proba_matrix(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated probabilities and SHAP contributions of a feature matrix from one pass over the
+        trees: TreeSHAP's contributions and bias add up to the model's log-odds (local accuracy), so the
+        raw probability is their logistic instead of a second prediction (a quarter of a one-customer
+        answer). Equal to :meth:`predict_proba_matrix` up to float32 rounding of the sum (tested)."""
+        contributions, bias = self.contributions_matrix(x)
+        margin = contributions.sum(axis=1, dtype=np.float64) + bias
+        raw = 1.0 / (1.0 + np.exp(-margin))
+        return self.calibrator.transform(raw), contributions
+
     def use_threads(self, n: int) -> ChurnModel:
         """Score with ``n`` threads. One suits a service answering one customer per call: starting
         OpenMP threads costs more than a 1-row prediction (measured: about 1 ms per call on 2 cores)."""

@@ -66,8 +66,7 @@ def score(model: ChurnModel, frame: pd.DataFrame, top_reasons: int = 3, lang: La
 
 def score_matrix(model: ChurnModel, x: np.ndarray, top_reasons: int = 3, lang: Language = "es") -> dict[str, Any]:
     """:func:`score` on a matrix of the model's features: the batch job and the API both end here."""
-    p = model.predict_proba_matrix(x)
-    contributions, _ = model.contributions_matrix(x)
+    p, contributions = model.explained_proba_matrix(x)
     reasons: list[list[Reason]] = [
         reasons_for_row(model.features, x[i], contributions[i], top_reasons, lang) for i in range(len(x))
     ]
