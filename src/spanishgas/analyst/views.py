@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 
 from spanishgas.analyst.book import TIER_ORDER, Book
+from spanishgas.retention.story import AT_RISK_TIERS
 
 if TYPE_CHECKING:
     from spanishgas.model.churn_model import ChurnModel
     from spanishgas.retention.offers import Policy
     from spanishgas.retention.segments import SegmentModel
 
-AT_RISK_TIERS = ("critical", "high", "medium")
 # The at-risk list's columns, in the order the call-center campaign reads them.
 LIST_COLUMNS = [
     "customer_id",

@@ -9,6 +9,7 @@ import pandas as pd
 
 from spanishgas.i18n import Message, Number, message
 
+# The tiers the retention policy acts on: "at risk" in the plan, the demo and the analyst app.
 AT_RISK_TIERS = ("critical", "high", "medium")
 
 
