@@ -94,6 +94,18 @@ class EtlSettings(BaseModel):
     customer_buckets: int = Field(
         default=16, ge=0, description="large tables are written in this many customer buckets (0: none)"
     )
+    period_tolerance_days: int = Field(
+        default=31, ge=0, description="how far outside the delivery's period (its hourly files' years) a date may lie"
+    )
+    reading_tolerance_hours: int = Field(
+        default=1, ge=0, description="how far outside its file's year an hourly reading may be stamped"
+    )
+    max_conflicting_share: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=1.0,
+        description="share of a snapshot file's rows in key conflicts above which the run fails (below: quarantined)",
+    )
 
 
 class ApiSettings(BaseModel):
@@ -120,6 +132,12 @@ class ApiSettings(BaseModel):
     explanation_cache_size: int = Field(default=50_000, description="scored vectors kept per worker; 0 disables")
     warm_cache: bool = Field(
         default=True, description="score every customer of the online store into the cache when a model loads"
+    )
+    # A re-warm after a materialization runs beside live requests: small chunks, and a pause after each,
+    # so agents' answers keep their latency while it works (a model load warms flat out, before serving).
+    rewarm_chunk: int = Field(default=250, gt=0, description="customers scored per step of a re-warm")
+    rewarm_busy_share: float = Field(
+        default=0.33, gt=0.0, le=1.0, description="share of a re-warm's time spent scoring (the rest paused)"
     )
     top_reasons: int = 3
 

@@ -264,3 +264,89 @@ def test_a_missing_required_value_fails_the_large_table_gate(spark, tmp_path: Pa
     )
     with pytest.raises(gates.GateFailed, match="_missing_required_values"):
         gates.run_gate(ctx, "bronze", "consumption_hourly", bad, rules)
+
+
+def test_damaged_snapshots_and_impossible_values_do_not_stop_a_delivery(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The four ways a new user's damaged delivery used to fail: contracts repeated verbatim, a customer's
+    attributes delivered twice with different values, impossible readings (10^12 kWh, stamped years later, a
+    malformed id), and region/channel tokens outside the vocabulary. Bronze and silver go on, and each
+    outcome is counted in the manifests and the data-quality tables; too many conflicts stop the run."""
+    from spanishgas.etl.silver import ConflictingDelivery
+    from spanishgas.lake_reader import LakeReader
+    from spanishgas.monitoring.quality import quality_tables
+
+    raw = tmp_path / "raw"
+    generate(
+        GeneratorConfig(
+            customers=120,
+            start=date(2024, 1, 1),
+            end=date(2024, 3, 31),
+            out_dir=raw,
+            truth_dir=tmp_path / "truth",
+            workers=1,
+        )
+    )
+
+    def lines_of(name: str) -> list[str]:
+        return (raw / name).read_text().splitlines()
+
+    contracts = lines_of("customer_contracts.csv")
+    (raw / "customer_contracts.csv").write_text("\n".join([*contracts, *contracts[1:6]]) + "\n")  # 5 repeated
+    attributes = lines_of("customer_attributes.csv")
+    header = attributes[0].split(",")
+    first = attributes[1].split(",")
+    other = dict(zip(header, first, strict=True))
+    other["contracted_power_kw"] = "99.5"  # the same customer with different values
+    second = dict(zip(header, attributes[2].split(","), strict=True))
+    second["region"], second["sales_channel"] = "atlantis", "carrier_pigeon"
+    rows = [attributes[0], attributes[1], ",".join(second.values()), *attributes[3:], ",".join(other.values())]
+    (raw / "customer_attributes.csv").write_text("\n".join(rows) + "\n")
+    customer = first[0]
+    with (raw / "consumption_hourly_2024.csv").open("a") as hourly:
+        hourly.write(f"{customer},2024-02-01 10:00:00,1000000000000,0\n")
+        hourly.write(f"{customer},2031-02-01 10:00:00,0.4,0\n")
+        hourly.write("C12,2024-02-01 10:00:00,0.4,0\n")
+
+    settings = Settings(
+        lake_uri=str(tmp_path / "lake"), gx_root=tmp_path / "gx", etl=EtlSettings(max_conflicting_share=0.05)
+    )
+    bronze = pipeline.run_bronze(settings, raw_dir=raw, spark=spark)  # no uniqueness gate stops it
+    readings = bronze["files"]["consumption_hourly_2024.csv"]["quarantined_by_reason"]
+    assert readings["consumption_elec_kwh above 3000"] == 1
+    assert readings["timestamp outside the file's year"] == 1
+    assert readings["customer_id not in the utility's format"] == 1
+    assert bronze["files"]["customer_attributes.csv"]["mapped_to_unknown"] == {
+        "region": {"rows": 1, "values": {"atlantis": 1}},
+        "sales_channel": {"rows": 1, "values": {"carrier_pigeon": 1}},
+    }
+    assert bronze["delivery_window"]["first_day"] == "2024-01-01"
+
+    silver = pipeline.run_silver(settings, spark=spark)
+    assert silver["duplicates"]["customer_contracts"]["exact_duplicates_dropped"] == 5
+    assert silver["duplicates"]["customer_contracts"]["conflicting_rows_quarantined"] == 0
+    assert silver["duplicates"]["customer_attributes"]["conflicting_rows_quarantined"] == 2
+    assert silver["quarantined_by_reason"]["customer_attributes"] == {"conflicting duplicate": 2}
+    customers = spark.read.parquet(silver["tables"]["customers"])
+    assert customers.filter(F.col("customer_id") == customer).count() == 0  # every version quarantined
+    attributes_in = bronze["files"]["customer_attributes.csv"]
+    dropped = silver["duplicates"]["customer_attributes"]["exact_duplicates_dropped"]
+    assert customers.count() == attributes_in["rows_accepted"] - dropped - 2
+    assert customers.filter(F.col("customer_id") == second["customer_id"]).first()["region"] == "unknown"
+
+    runs, _ = quality_tables(LakeReader(str(settings.lake_uri)))
+    by_run = runs.set_index("run_id")
+    assert by_run.loc[bronze["run_id"], "values_mapped_unknown"] == 2
+    dropped_in_all = sum(d["exact_duplicates_dropped"] for d in silver["duplicates"].values())
+    assert by_run.loc[silver["run_id"], "rows_dropped_duplicate"] == dropped_in_all >= 5
+
+    # the same delivery with the default threshold: 2 conflicting rows are more than 1 % of ~110
+    strict = settings.model_copy(update={"etl": EtlSettings()})
+    lake = Lake(spark, str(settings.lake_uri))
+    published = lake.published_runs("silver")
+    share = 2 / attributes_in["rows_accepted"]
+    expected = f"customer_attributes.csv: 2 of {attributes_in['rows_accepted']} rows ({share:.2%}) conflict on"
+    with pytest.raises(ConflictingDelivery, match=re.escape(expected)):
+        pipeline.run_silver(strict, run_id="silver-conflicts", spark=spark)
+    assert lake.published_runs("silver") == published
+    recorded = json.loads(lake.read_text(lake.path("silver", "runs", "silver-conflicts", "_manifest.json")))
+    assert recorded["status"] == "failed" and "customer_id" in recorded["error"]

@@ -241,6 +241,7 @@ def test_data_quality_reads_failed_runs_schema_changes_and_quarantine_shares(tmp
             "rows_in": 200,
             "rows_accepted": 190,
             "quarantined_by_reason": {"bad date": 6, "unknown region": 4},
+            "mapped_to_unknown": {"region": {"rows": 3, "values": {"atlantis": 3}}},
             "columns": ["customer_id", "region"],
             "columns_ignored": [],
             "columns_absent": [],
@@ -261,6 +262,7 @@ def test_data_quality_reads_failed_runs_schema_changes_and_quarantine_shares(tmp
         "status": "published",
         "bronze_run": "bronze-1",
         "quarantined_by_reason": {"customer_contracts": {"conflicting duplicate": 19}},
+        "duplicates": {"customer_contracts": {"exact_duplicates_dropped": 7, "conflicting_rows_quarantined": 19}},
     }
     _manifest(tmp_path, "silver", "silver-1", silver, True)
     (tmp_path / "gold" / "runs" / "gold-killed").mkdir(parents=True)  # killed before it wrote its manifest
@@ -271,5 +273,8 @@ def test_data_quality_reads_failed_runs_schema_changes_and_quarantine_shares(tmp
     assert "extra column x (ignored)" in by_run.loc["bronze-2", "schema_changes"]
     assert "columns changed since the previous run" in by_run.loc["bronze-2", "schema_changes"]
     assert by_run.loc["silver-1", "quarantine_share"] == pytest.approx(19 / 190)
+    # repeated lines dropped and values mapped to "unknown" are outcomes too, not quarantine
+    assert by_run.loc["silver-1", "rows_dropped_duplicate"] == 7 and by_run.loc["bronze-1", "values_mapped_unknown"] == 3
+    assert by_run.loc["bronze-2", "values_mapped_unknown"] == 3 and by_run.loc["bronze-1", "rows_dropped_duplicate"] == 0
     assert by_run.loc["gold-killed", "status"] == "incomplete" and not by_run.loc["gold-killed", "published"]
     assert quarantine.groupby("run_id")["rows"].sum().to_dict() == {"bronze-1": 10, "silver-1": 19}

@@ -15,12 +15,12 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spanishgas import progress
-from spanishgas.contracts import RAW_FILES, ColumnType, FileContract
+from spanishgas.contracts import RAW_FILES, ColumnType, DeliveryWindow, FileContract
 
 if TYPE_CHECKING:
     from pyspark.sql import Column as SparkColumn
@@ -34,6 +34,8 @@ RAW_TEXT = "_raw"
 EXTRA = "_extra_field"
 CORRUPT = "_corrupt_record"
 STATUS = "status"
+# Which values of an accepted row were outside the vocabulary and became its unknown token ("col=value;...").
+MAPPED = "_mapped_to_unknown"
 METADATA_COLUMNS = ("_run_id", "_source_file", "_source_sha256", "_ingested_at")
 
 
@@ -94,15 +96,21 @@ class ContractCheck:
     CSV files), so a row gets the same first reason whichever path read it.
     """
 
-    kind: str  # extra | corrupt | missing | bad_type | below | above | not_allowed
+    kind: str  # extra | corrupt | missing | bad_type | pattern | below | above | not_allowed | outside
     label: str
     column: str = ""
     bound: float | None = None
     allowed: tuple[str | int, ...] = ()
+    pattern: str = ""
+    earliest: date | datetime | None = None
+    latest: date | datetime | None = None
 
 
-def contract_checks(contract: FileContract, extra: bool, corrupt: bool) -> list[ContractCheck]:
-    """The contract's row checks in the order a row's first failure is reported."""
+def contract_checks(
+    contract: FileContract, extra: bool, corrupt: bool, window: DeliveryWindow | None = None, filename: str = ""
+) -> list[ContractCheck]:
+    """The contract's row checks in the order a row's first failure is reported. Dates are checked against
+    ``window`` (the delivery's period) when there is one; readings against the year ``filename`` carries."""
     checks: list[ContractCheck] = []
     if extra:
         checks.append(ContractCheck("extra", "too many fields"))
@@ -115,29 +123,58 @@ def contract_checks(contract: FileContract, extra: bool, corrupt: bool) -> list[
     for c in contract.columns:
         checks.append(ContractCheck("bad_type", f"bad {c.type.value} in {c.name}", c.name))
     for c in contract.columns:
+        if c.pattern:
+            checks.append(ContractCheck("pattern", f"{c.name} not in the utility's format", c.name, pattern=c.pattern))
+    for c in contract.columns:
         if c.minimum is not None:
-            checks.append(ContractCheck("below", f"{c.name} below {c.minimum}", c.name, bound=c.minimum))
+            checks.append(ContractCheck("below", f"{c.name} below {c.minimum:g}", c.name, bound=c.minimum))
         if c.maximum is not None:
-            checks.append(ContractCheck("above", f"{c.name} above {c.maximum}", c.name, bound=c.maximum))
-        if c.allowed:
+            checks.append(ContractCheck("above", f"{c.name} above {c.maximum:g}", c.name, bound=c.maximum))
+        if c.allowed and not c.unknown_token:  # with a token, an unknown value is mapped, not quarantined
             checks.append(
                 ContractCheck("not_allowed", f"{c.name} not in the allowed values", c.name, allowed=c.allowed)
             )
+        earliest, latest = window.bounds(c, filename) if window is not None else (None, None)
+        if earliest is not None or latest is not None:
+            where = "the file's year" if c.in_file_year else "the delivery's period"
+            label = f"{c.name} outside {where}"
+            checks.append(ContractCheck("outside", label, c.name, earliest=earliest, latest=latest))
     return checks
 
 
-def conform_to_contract(raw: DataFrame, contract: FileContract) -> DataFrame:
+def mapped_columns(contract: FileContract) -> list[str]:
+    """Columns whose values outside the vocabulary become the contract's unknown token."""
+    return [c.name for c in contract.columns if c.unknown_token]
+
+
+def _spark_bound(value: date | datetime, kind: ColumnType) -> SparkColumn:
+    from pyspark.sql import functions as F
+
+    if kind is ColumnType.TIMESTAMP:
+        return F.lit(value.isoformat(sep=" ")).cast("timestamp_ntz")  # type: ignore[call-arg]
+    return F.lit(value.isoformat()[:10]).cast("date")
+
+
+def conform_to_contract(
+    raw: DataFrame, contract: FileContract, window: DeliveryWindow | None = None, filename: str = ""
+) -> DataFrame:
     """Type every contracted column and give each row the first reason it breaks the contract (or null).
 
     ``raw`` holds the contracted columns as strings, plus ``_extra_field`` (CSV: a token beyond the last
     column) and/or ``_corrupt_record`` (a record Spark could not parse) when the reader provides them.
     Returned: the typed columns, ``_quarantine_reason`` and ``_raw`` (the original values, kept only for
-    quarantined rows so nothing is lost).
+    quarantined rows so nothing is lost), and for a contract with unknown tokens ``_mapped_to_unknown``.
     """
     from pyspark.sql import functions as F
 
     cleaned = {c.name: _clean(F.col(c.name), trim=contract.format == "json") for c in contract.columns}
     parsed = {c.name: _parse(cleaned[c.name], c.type) for c in contract.columns}
+    kinds = {c.name: c.type for c in contract.columns}
+    outside_vocabulary = {
+        c.name: cleaned[c.name].isNotNull() & ~cleaned[c.name].isin(list(c.allowed))
+        for c in contract.columns
+        if c.unknown_token
+    }
 
     def failed(check: ContractCheck) -> SparkColumn:
         if check.kind == "extra":
@@ -152,11 +189,20 @@ def conform_to_contract(raw: DataFrame, contract: FileContract) -> DataFrame:
             return parsed[check.column] < F.lit(check.bound)
         if check.kind == "above":
             return parsed[check.column] > F.lit(check.bound)
+        if check.kind == "pattern":
+            return ~cleaned[check.column].rlike(check.pattern)
+        if check.kind == "outside":
+            column, kind = parsed[check.column], kinds[check.column]
+            early = F.lit(False) if check.earliest is None else column < _spark_bound(check.earliest, kind)
+            late = F.lit(False) if check.latest is None else column > _spark_bound(check.latest, kind)
+            return early | late
         return ~parsed[check.column].isin(list(check.allowed))
 
     checks = [
         (failed(check), check.label)
-        for check in contract_checks(contract, extra=EXTRA in raw.columns, corrupt=CORRUPT in raw.columns)
+        for check in contract_checks(
+            contract, extra=EXTRA in raw.columns, corrupt=CORRUPT in raw.columns, window=window, filename=filename
+        )
     ]
     # Almost every row passes: one short-circuiting test decides that, and only failing rows walk the
     # chain of checks to find their first reason (a third of bronze's transform time otherwise).
@@ -173,10 +219,21 @@ def conform_to_contract(raw: DataFrame, contract: FileContract) -> DataFrame:
         raw_text = F.when(F.col(EXTRA).isNotNull(), F.concat_ws(",", raw_text, F.col(EXTRA))).otherwise(raw_text)
     if CORRUPT in raw.columns:
         raw_text = F.coalesce(F.col(CORRUPT), raw_text)
+    typed = dict(parsed)
+    extra_columns = []
+    if outside_vocabulary:
+        for c in contract.columns:
+            if c.name in outside_vocabulary:
+                typed[c.name] = F.when(outside_vocabulary[c.name], F.lit(c.unknown_token)).otherwise(parsed[c.name])
+        note = F.concat_ws(
+            ";", *[F.when(bad, F.concat(F.lit(f"{name}="), cleaned[name])) for name, bad in outside_vocabulary.items()]
+        )
+        extra_columns.append(F.when(passes & (note != ""), note).alias(MAPPED))
     return raw.select(
-        *[parsed[c.name].alias(c.name) for c in contract.columns],
+        *[typed[c.name].alias(c.name) for c in contract.columns],
         reason.alias(REASON),
         F.when(passes, F.lit(None).cast("string")).otherwise(raw_text).alias(RAW_TEXT),
+        *extra_columns,
     )
 
 
@@ -389,6 +446,26 @@ def read_raw(spark: SparkSession, raw: RawFile) -> DataFrame:
     return df.select(*[F.col(n) if n in present else F.lit(None).cast("string").alias(n) for n in names], EXTRA)
 
 
+def mapped_counts(written: DataFrame, examples: int = 5) -> dict[str, dict[str, Any]]:
+    """Per source file and column: how many accepted rows had a value outside the vocabulary (now the
+    unknown token), and the commonest of those values, so the manifest says which and how many."""
+    from pyspark.sql import functions as F
+
+    notes = written.filter(F.col(MAPPED).isNotNull()).groupBy("_source_file", MAPPED).count().collect()
+    out: dict[str, dict[str, Any]] = {}
+    for row in notes:
+        for part in row[MAPPED].split(";"):
+            column, _, value = part.partition("=")
+            entry = out.setdefault(row["_source_file"], {}).setdefault(column, {"rows": 0, "values": {}})
+            entry["rows"] += row["count"]
+            entry["values"][value] = entry["values"].get(value, 0) + row["count"]
+    for columns in out.values():
+        for entry in columns.values():
+            commonest = sorted(entry["values"].items(), key=lambda kv: (-kv[1], kv[0]))[:examples]
+            entry["values"] = dict(commonest)
+    return out
+
+
 @dataclass
 class BronzeResult:
     """What a bronze run wrote."""
@@ -421,6 +498,9 @@ def ingest(
 
     started = datetime.now(UTC)
     files = find_raw_files(raw_dir)
+    window = DeliveryWindow.of_files(
+        [f.path.name for f in files], etl.period_tolerance_days, etl.reading_tolerance_hours
+    )
     by_table: dict[str, list[RawFile]] = {}
     for f in files:
         by_table.setdefault(f.contract.name, []).append(f)
@@ -474,6 +554,7 @@ def ingest(
                         table_uri=path,
                         s3=bulk_csv.s3_values(s3),
                         customer_buckets=buckets,
+                        window=window,
                     )
                     for number, f in enumerate(sources)
                     for block in bulk_csv.plan_blocks(str(f.path), f.size, etl.bulk_csv_block_bytes)
@@ -492,7 +573,7 @@ def ingest(
             else:
                 frames, observed = [], {}
                 for f in sources:
-                    conformed = conform_to_contract(read_raw(spark, f), f.contract)
+                    conformed = conform_to_contract(read_raw(spark, f), f.contract, window, f.path.name)
                     frame = with_ingestion_metadata(conformed, run_id, f, started)
                     # counted while the rows are written, so the large tables are not read a second time
                     observed[f.path.name] = Observation()
@@ -515,6 +596,7 @@ def ingest(
             written_rows = written.count()  # no column is decoded for a count
             quarantined_rows = written.filter(F.col(STATUS) == "quarantined")
             counts = quarantined_rows.groupBy("_source_file", REASON).count().collect()
+            mapped = mapped_counts(written) if MAPPED in written.columns else {}
             if counts:
                 quarantined_rows.write.mode("errorifexists").parquet(
                     lake.path("bronze", "runs", run_id, "_quarantine", table)
@@ -539,6 +621,7 @@ def ingest(
                     "rows_accepted": accepted,
                     "rows_quarantined": quarantined,
                     "quarantined_by_reason": dict(sorted(reasons.items())),
+                    "mapped_to_unknown": mapped.get(f.path.name, {}),
                     "sha256": f.sha256,
                     "bytes": f.size,
                     "schema": {c.name: c.type.value for c in f.contract.columns},
@@ -555,6 +638,15 @@ def ingest(
         "started_at": started.isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),
         "files": per_file,
+        # the period the dates were checked against (none: no hourly file names its year)
+        "delivery_window": None
+        if window is None
+        else {
+            "first_day": window.first_day.isoformat(),
+            "last_day": window.last_day.isoformat(),
+            "tolerance_days": window.tolerance_days,
+            "reading_tolerance_hours": window.reading_tolerance_hours,
+        },
         "tables": tables,
         # tables written in customer buckets (bucket in each part file's name), and how many buckets
         "customer_buckets": bucketed,

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from spanishgas.contracts import ColumnType, FileContract
+from spanishgas.contracts import ColumnType, DeliveryWindow, FileContract
 from spanishgas.etl.bronze import (
     EXTRA,
+    MAPPED,
     RAW_TEXT,
     REASON,
     STATUS,
@@ -337,18 +338,28 @@ def _failed(check: ContractCheck, text: dict[str, pa.Array], typed: dict[str, pa
         mask = pc.less(typed[check.column], pa.scalar(check.bound).cast(typed[check.column].type))
     elif check.kind == "above":
         mask = pc.greater(typed[check.column], pa.scalar(check.bound).cast(typed[check.column].type))
+    elif check.kind == "pattern":
+        mask = pc.invert(pc.match_substring_regex(text[check.column], check.pattern))
+    elif check.kind == "outside":
+        values = typed[check.column]
+        mask = pa.array([False] * len(values), pa.bool_())
+        for bound, compare in ((check.earliest, pc.less), (check.latest, pc.greater)):
+            if bound is not None:
+                mask = pc.or_(mask, pc.fill_null(compare(values, pa.scalar(bound, type=values.type)), False))
     else:
         allowed = pa.array(list(check.allowed)).cast(typed[check.column].type)
         mask = pc.invert(pc.is_in(typed[check.column], value_set=allowed))
     return pc.fill_null(mask, False)
 
 
-def conform_lines(text: pa.Table, contract: FileContract) -> pa.Table:
+def conform_lines(
+    text: pa.Table, contract: FileContract, window: DeliveryWindow | None = None, filename: str = ""
+) -> pa.Table:
     """Arrow twin of :func:`spanishgas.etl.bronze.conform_to_contract` for parsed CSV lines.
 
     Returned: the typed contracted columns, ``_quarantine_reason`` (the first check the row fails, else
     null) and ``_raw`` (for quarantined rows only: the values joined by commas, or the line itself when it
-    had values that the join would lose).
+    had values that the join would lose), and for a contract with unknown tokens ``_mapped_to_unknown``.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -356,7 +367,7 @@ def conform_lines(text: pa.Table, contract: FileContract) -> pa.Table:
     names = contract.column_names
     columns = {n: single_array(text.column(n)) for n in [*names, EXTRA, IRREGULAR]}
     typed = {c.name: parse_column(columns[c.name], c.type) for c in contract.columns}
-    checks = contract_checks(contract, extra=True, corrupt=False)
+    checks = contract_checks(contract, extra=True, corrupt=False, window=window, filename=filename)
     rows = text.num_rows
     failing = pa.array([False] * rows) if rows else pa.array([], pa.bool_())
     masks = []
@@ -382,7 +393,46 @@ def conform_lines(text: pa.Table, contract: FileContract) -> pa.Table:
         )
         joined = pc.coalesce(columns[IRREGULAR], joined)
         raw = pc.replace_with_mask(raw, failing, pc.take(joined, where))
-    return pa.table({**typed, REASON: reason, RAW_TEXT: raw})
+    mapped = _mapped_to_unknown(contract, columns, typed, failing)
+    return pa.table({**typed, REASON: reason, RAW_TEXT: raw, **mapped})
+
+
+def _mapped_to_unknown(
+    contract: FileContract, text: dict[str, pa.Array], typed: dict[str, pa.Array], failing: pa.Array
+) -> dict[str, pa.Array]:
+    """Values outside the vocabulary replaced by the unknown token in ``typed`` (in place), and the note of
+    what each accepted row had instead (the ``_mapped_to_unknown`` column); nothing for other contracts."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    mappable = [c for c in contract.columns if c.unknown_token]
+    if not mappable:
+        return {}
+    rows = len(failing)
+    outside: dict[str, pa.Array] = {}
+    for c in mappable:
+        values = text[c.name]
+        out = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=pa.array(list(c.allowed)))))
+        outside[c.name] = pc.fill_null(out, False)
+        typed[c.name] = pc.if_else(outside[c.name], pa.scalar(c.unknown_token), typed[c.name])
+    noted = pa.array([False] * rows, pa.bool_())
+    for mask in outside.values():
+        noted = pc.or_(noted, mask)
+    noted = pc.and_(noted, pc.invert(failing))
+    note = pa.nulls(rows, pa.string())
+    if rows and pc.any(noted).as_py():
+        # few rows are outside a vocabulary: their notes are written one by one
+        where = pc.indices_nonzero(noted)
+        picked = {
+            name: (pc.take(mask, where).to_pylist(), pc.take(text[name], where).to_pylist())
+            for name, mask in outside.items()
+        }
+        texts = [
+            ";".join(f"{name}={values[i]}" for name, (hits, values) in picked.items() if hits[i])
+            for i in range(len(where))
+        ]
+        note = pc.replace_with_mask(note, noted, pa.array(texts, pa.string()))
+    return {MAPPED: note}
 
 
 def with_lineage(table: pa.Table, run_id: str, source_file: str, sha256: str, ingested_at: datetime) -> pa.Table:
@@ -429,6 +479,7 @@ class BlockTask:
     table_uri: str
     s3: dict[str, str] | None = None
     customer_buckets: int = 0  # > 0: one part file per customer bucket (silver's hourly path reads by bucket)
+    window: DeliveryWindow | None = None  # the delivery's period, for the date and reading-year rules
 
 
 def ingest_block(task: BlockTask) -> dict[str, Any]:
@@ -443,7 +494,8 @@ def ingest_block(task: BlockTask) -> dict[str, Any]:
     if not data:  # no line starts in this range (a long line, or a header-only file)
         return {**counted, "rows": 0, "quarantined": 0, "lines": 0}
     text = parse_lines(data, list(task.header), contract)
-    table = with_lineage(conform_lines(text, contract), task.run_id, task.source_file, task.sha256, task.ingested_at)
+    conformed = conform_lines(text, contract, task.window, task.source_file)
+    table = with_lineage(conformed, task.run_id, task.source_file, task.sha256, task.ingested_at)
     if table.num_rows:
         from spanishgas.etl.hourly_buckets import bucket_file_name, split_by_bucket
 

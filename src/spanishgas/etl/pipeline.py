@@ -84,7 +84,7 @@ def run_silver(
     settings: Settings, bronze_run: str | None = None, run_id: str | None = None, spark: SparkSession | None = None
 ) -> dict[str, Any]:
     """Build silver from a published bronze run (default: the latest), gate it, publish it."""
-    from spanishgas.etl.silver import build_silver
+    from spanishgas.etl.silver import ConflictingDelivery, build_silver
 
     spark = _session(settings, spark, "silver")
     lake = Lake(spark, str(settings.lake_uri))
@@ -92,7 +92,15 @@ def run_silver(
     run_id = run_id or new_run_id("silver")
     t0 = time.perf_counter()
     s3 = settings.s3 if str(settings.lake_uri).startswith(("s3a://", "s3://")) else None
-    result = build_silver(spark, lake, bronze_run, run_id, s3=s3)
+    try:
+        result = build_silver(
+            spark, lake, bronze_run, run_id, s3=s3, max_conflicting_share=settings.etl.max_conflicting_share
+        )
+    except ConflictingDelivery as exc:
+        # recorded for the data-quality history; the run is never published
+        failed = {"layer": "silver", "run_id": run_id, "bronze_run": bronze_run, "status": "failed", "error": str(exc)}
+        lake.write_manifest("silver", run_id, failed)
+        raise
     manifest = result.manifest
     checks = [(table, spark.read.parquet(path), gates.silver_rules(table)) for table, path in result.tables.items()]
     _gate_all(lake, "silver", run_id, manifest, checks, settings.gx_root)

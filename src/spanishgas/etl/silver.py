@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from spanishgas.calendar import PEAK_HOURS, STANDARD_HOURS, national_holidays
+from spanishgas.etl.bronze import MAPPED, DeliveryError
 from spanishgas.lake import RunWriter
 
 if TYPE_CHECKING:
@@ -110,6 +111,55 @@ def dedupe_entity(df: DataFrame, key: list[str]) -> tuple[DataFrame, DataFrame]:
     clean = counted.filter("_n = 1").drop("_n")
     bad = counted.filter("_n > 1").drop("_n").withColumn("_quarantine_reason", F.lit("conflicting duplicate"))
     return clean, bad
+
+
+@dataclass(frozen=True)
+class SnapshotDuplicates:
+    """What deduplicating one snapshot file found: exact repeats dropped, key conflicts quarantined."""
+
+    source_file: str
+    key: tuple[str, ...]
+    rows: int
+    exact_duplicates_dropped: int
+    conflicting_rows: int
+
+    @property
+    def conflicting_share(self) -> float:
+        """Share of the file's accepted rows that conflict with another row on the key."""
+        return self.conflicting_rows / self.rows if self.rows else 0.0
+
+    def as_manifest(self) -> dict[str, Any]:
+        """The manifest's entry for this file."""
+        return {
+            "source_file": self.source_file,
+            "key": list(self.key),
+            "rows": self.rows,
+            "exact_duplicates_dropped": self.exact_duplicates_dropped,
+            "conflicting_rows_quarantined": self.conflicting_rows,
+            "conflicting_share": round(self.conflicting_share, 6),
+        }
+
+
+class ConflictingDelivery(DeliveryError):
+    """Too many rows of a snapshot file conflict on its key to trust the rest of it."""
+
+
+def dedupe_snapshot(
+    df: DataFrame, key: list[str], source_file: str, max_conflicting_share: float
+) -> tuple[DataFrame, DataFrame, SnapshotDuplicates]:
+    """:func:`dedupe_entity` with its counts; past ``max_conflicting_share`` the run stops, naming the file,
+    the key and the share (a delivery that far off is re-extracted, not half-used)."""
+    rows = df.count()
+    distinct = df.dropDuplicates().count()
+    clean, bad = dedupe_entity(df, key)
+    found = SnapshotDuplicates(source_file, tuple(key), rows, rows - distinct, bad.count())
+    if found.conflicting_share > max_conflicting_share:
+        raise ConflictingDelivery(
+            f"{source_file}: {found.conflicting_rows} of {rows} rows ({found.conflicting_share:.2%}) conflict "
+            f"on the key ({', '.join(key)}), above etl.max_conflicting_share ({max_conflicting_share:.2%}); "
+            "nothing published"
+        )
+    return clean, bad, found
 
 
 def split_known_customers(df: DataFrame, customers: DataFrame) -> tuple[DataFrame, DataFrame]:
@@ -495,7 +545,12 @@ SILVER_TABLES = (
 
 
 def build_silver(
-    spark: SparkSession, lake: Lake, bronze_run: str, run_id: str, s3: S3Settings | None = None
+    spark: SparkSession,
+    lake: Lake,
+    bronze_run: str,
+    run_id: str,
+    s3: S3Settings | None = None,
+    max_conflicting_share: float = 0.01,
 ) -> SilverResult:
     """Read a published bronze run, write every silver table under ``silver/runs/<run_id>``.
 
@@ -509,10 +564,18 @@ def build_silver(
     def accepted(table: str) -> DataFrame:
         df = spark.read.parquet(lake.table_path("bronze", bronze_run, table))
         return df.filter(F.col("status") == "accepted").drop(
-            "status", "_quarantine_reason", "_raw", "_source_sha256", "_ingested_at"
+            "status", "_quarantine_reason", "_raw", "_source_sha256", "_ingested_at", MAPPED
         )
 
     bronze_manifest = lake.manifest("bronze", bronze_run)  # only published runs
+    source_files = {v["table"]: name for name, v in bronze_manifest.get("files", {}).items()}
+    duplicates: dict[str, dict[str, Any]] = {}
+
+    def snapshot(table: str, key: list[str]) -> tuple[DataFrame, DataFrame]:
+        clean, bad, found = dedupe_snapshot(accepted(table), key, source_files.get(table, table), max_conflicting_share)
+        duplicates[table] = found.as_manifest()
+        return clean, bad
+
     quarantine: dict[str, DataFrame] = {}
     quarantined_by_tasks: dict[str, str] = {}
     counts: dict[str, int] = {}
@@ -520,22 +583,22 @@ def build_silver(
     writer = RunWriter(lake, "silver", run_id)
     write, tables, timings = writer.write, writer.tables, writer.seconds
 
-    attrs, bad_attrs = dedupe_entity(accepted("customer_attributes"), ["customer_id"])
+    attrs, bad_attrs = snapshot("customer_attributes", ["customer_id"])
     customers = conform_customers(attrs).cache()
     quarantine["customer_attributes"] = bad_attrs
     write("customers", customers)
 
-    contracts, bad = dedupe_entity(accepted("customer_contracts"), ["customer_id"])
+    contracts, bad = snapshot("customer_contracts", ["customer_id"])
     contracts, unknown = split_known_customers(contracts, customers)
     quarantine["customer_contracts"] = bad.unionByName(unknown)
     write("contracts", contracts)
 
-    labels, bad = dedupe_entity(accepted("churn_label"), ["customer_id"])
+    labels, bad = snapshot("churn_label", ["customer_id"])
     labels, unknown = split_known_customers(labels, customers)
     quarantine["churn_label"] = bad.unionByName(unknown)
     write("churn_labels", labels)
 
-    costs_clean, bad = dedupe_entity(accepted("costs_by_province_month"), ["province", "month"])
+    costs_clean, bad = snapshot("costs_by_province_month", ["province", "month"])
     quarantine["costs_by_province_month"] = bad
     costs = conform_costs(costs_clean).cache()
     write("costs", costs)
@@ -543,7 +606,7 @@ def build_silver(
     years = sorted({r["y"] for r in costs.select(F.year("month").alias("y")).distinct().collect()})
     holidays = sorted(national_holidays(years))
 
-    price_rows, bad = dedupe_entity(accepted("price_history"), ["customer_id", "pricing_date"])
+    price_rows, bad = snapshot("price_history", ["customer_id", "pricing_date"])
     price_rows, unknown = split_known_customers(price_rows, customers)
     quarantine["price_history"] = bad.unionByName(unknown)
     prices = conform_prices(price_rows, customers).cache()
@@ -601,6 +664,8 @@ def build_silver(
         "finished_at": datetime.now(UTC).isoformat(),
         "rows": counts,
         "quarantined_by_reason": q_counts,
+        # per snapshot file: exact repeats dropped, rows conflicting on the key quarantined
+        "duplicates": duplicates,
         "seconds": timings,
         "tables": tables,
     }

@@ -26,6 +26,8 @@ RUN_COLUMNS = [
     "quarantine_share",
     "gate_failures",
     "schema_changes",
+    "rows_dropped_duplicate",
+    "values_mapped_unknown",
 ]
 QUARANTINE_COLUMNS = ["layer", "run_id", "source", "reason", "rows", "share"]
 
@@ -65,7 +67,9 @@ def bronze_rows(manifest: dict[str, Any], previous: dict[str, Any] | None) -> tu
         for reason, n in f.get("quarantined_by_reason", {}).items()
     ]
     changes = schema_changes(files, previous)
-    return {"rows_in": rows_in, "schema_changes": "; ".join(changes)}, quarantine
+    mapped = sum(int(c.get("rows", 0)) for f in files.values() for c in f.get("mapped_to_unknown", {}).values())
+    row = {"rows_in": rows_in, "schema_changes": "; ".join(changes), "values_mapped_unknown": mapped}
+    return row, quarantine
 
 
 def silver_rows(manifest: dict[str, Any], bronze_accepted: dict[str, int]) -> tuple[dict, list[dict]]:
@@ -75,7 +79,9 @@ def silver_rows(manifest: dict[str, Any], bronze_accepted: dict[str, int]) -> tu
         base = bronze_accepted.get(source, 0)
         for reason, n in reasons.items():
             quarantine.append({"source": source, "reason": reason, "rows": int(n), "share": n / base if base else 0.0})
-    return {"rows_in": sum(bronze_accepted.values()) or None, "schema_changes": ""}, quarantine
+    dropped = sum(int(d.get("exact_duplicates_dropped", 0)) for d in manifest.get("duplicates", {}).values())
+    row = {"rows_in": sum(bronze_accepted.values()) or None, "schema_changes": "", "rows_dropped_duplicate": dropped}
+    return row, quarantine
 
 
 def quality_tables(lake: LakeReader) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -115,6 +121,8 @@ def quality_tables(lake: LakeReader) -> tuple[pd.DataFrame, pd.DataFrame]:
                     "rows_quarantined": quarantined,
                     "quarantine_share": quarantined / row["rows_in"] if row["rows_in"] else 0.0,
                     "gate_failures": sum(1 for g in gates.values() if not g.get("success", True)),
+                    "rows_dropped_duplicate": 0,
+                    "values_mapped_unknown": 0,
                     **row,
                 }
             )

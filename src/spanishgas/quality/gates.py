@@ -6,7 +6,8 @@ and saved to the project, so Data Docs show what each gate checked. A failed gat
 :class:`GateFailed`; the caller then publishes nothing.
 
 Gates stay cheap on the large tables: each expectation is one aggregate over a column of Parquet, and
-uniqueness checks are kept for the small entity tables.
+value ranges are left to bronze's row checks there. Keys are not unique in bronze, by design: a delivery
+with repeated or conflicting lines is deduplicated in silver, whose gates check the keys.
 """
 
 from __future__ import annotations
@@ -118,10 +119,8 @@ def bronze_rules(contract: FileContract, accepted_rows: int) -> list[Rule]:
             rules.append(Rule("not_null", c.name))
         if c.allowed and not large:
             rules.append(Rule("in_set", c.name, {"value_set": list(c.allowed)}))
-        if c.minimum is not None or c.maximum is not None:
+        if (c.minimum is not None or c.maximum is not None) and not large:
             rules.append(Rule("between", c.name, {"min_value": c.minimum, "max_value": c.maximum}))
-    if len(contract.key) == 1 and contract.format == "csv" and not large and contract.name != "price_history":
-        rules.append(Rule("unique", contract.key[0]))
     rules.append(Rule("row_count", kwargs={"value": accepted_rows}))
     return rules
 
