@@ -274,7 +274,8 @@ def test_data_quality_reads_failed_runs_schema_changes_and_quarantine_shares(tmp
     assert "columns changed since the previous run" in by_run.loc["bronze-2", "schema_changes"]
     assert by_run.loc["silver-1", "quarantine_share"] == pytest.approx(19 / 190)
     # repeated lines dropped and values mapped to "unknown" are outcomes too, not quarantine
-    assert by_run.loc["silver-1", "rows_dropped_duplicate"] == 7 and by_run.loc["bronze-1", "values_mapped_unknown"] == 3
-    assert by_run.loc["bronze-2", "values_mapped_unknown"] == 3 and by_run.loc["bronze-1", "rows_dropped_duplicate"] == 0
+    assert by_run.loc["silver-1", "rows_dropped_duplicate"] == 7
+    assert by_run.loc["bronze-1", "values_mapped_unknown"] == by_run.loc["bronze-2", "values_mapped_unknown"] == 3
+    assert by_run.loc["bronze-1", "rows_dropped_duplicate"] == 0
     assert by_run.loc["gold-killed", "status"] == "incomplete" and not by_run.loc["gold-killed", "published"]
     assert quarantine.groupby("run_id")["rows"].sum().to_dict() == {"bronze-1": 10, "silver-1": 19}

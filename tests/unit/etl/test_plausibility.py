@@ -172,7 +172,7 @@ def test_rows_in_equal_accepted_plus_quarantined_for_randomly_damaged_files(tmp_
     blocks = plan_blocks(str(path), raw.size, block)
     (folder / "table").mkdir()
     totals = {"rows": 0, "quarantined": 0, "lines": 0}
-    for number, b in enumerate(blocks):
+    for b in blocks:
         task = BlockTask(
             block=b,
             file_number=0,
