@@ -250,7 +250,21 @@ def main() -> None:
     if not args.skip_http:
         report["http"] = over_http(ids, args.workers, args.clients, args.seconds, args.port, args.think_ms)
     report["machine_cores"] = os.cpu_count()
+    report["machine_python_loop_s"] = python_loop_seconds()
     print(json.dumps(report, indent=2))
+
+
+def python_loop_seconds(n: int = 10_000_000) -> float:
+    """Seconds for a plain Python loop of ``n`` additions, best of three: how fast this machine runs
+    Python today (the same code has measured three times slower on one day than another)."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(n):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
 
 
 if __name__ == "__main__":

@@ -133,12 +133,6 @@ class ApiSettings(BaseModel):
     warm_cache: bool = Field(
         default=True, description="score every customer of the online store into the cache when a model loads"
     )
-    # A re-warm after a materialization runs beside live requests: small chunks, and a pause after each,
-    # so agents' answers keep their latency while it works (a model load warms flat out, before serving).
-    rewarm_chunk: int = Field(default=250, gt=0, description="customers scored per step of a re-warm")
-    rewarm_busy_share: float = Field(
-        default=0.33, gt=0.0, le=1.0, description="share of a re-warm's time spent scoring (the rest paused)"
-    )
     top_reasons: int = 3
 
 

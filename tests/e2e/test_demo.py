@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -11,14 +12,43 @@ from rich.console import Console
 from spanishgas.demo import run_demo
 from spanishgas.settings import Settings
 
+# Secrets configured for the demo run: none may appear in its logs, its console or any file it writes.
+SECRETS = {
+    "api": "api-key-never-logged-5f1c",
+    "postgres": "pg-password-never-logged-77a2",
+    "redis": "redis-password-never-logged-c3d9",
+    "s3": "s3-secret-never-logged-e810",
+    "dashboard": "dashboard-key-never-logged-0b4e",
+}
+
+
+def _with_secrets(gx_root: Path) -> Settings:
+    return Settings.model_validate(
+        {
+            "gx_root": gx_root,
+            "api": {"api_keys": [SECRETS["api"]]},
+            "postgres": {"password": SECRETS["postgres"]},
+            "redis": {"password": SECRETS["redis"]},
+            "s3": {"secret_access_key": SECRETS["s3"]},
+            "dashboard": {"api_key": SECRETS["dashboard"]},
+        }
+    )
+
+
+def _leaks(text: str) -> list[str]:
+    return [name for name, secret in SECRETS.items() if secret in text]
+
 
 @pytest.mark.e2e
 @pytest.mark.spark
 @pytest.mark.slow
-def test_demo_publishes_every_layer(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    settings = Settings(gx_root=tmp_path / "great_expectations")
+def test_demo_publishes_every_layer(
+    spark, tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    settings = _with_secrets(tmp_path / "great_expectations")
     console = Console(record=True, width=200)
-    outputs = run_demo(customers=400, workdir=tmp_path / "demo", console=console, settings=settings)
+    with caplog.at_level(logging.DEBUG):
+        outputs = run_demo(customers=400, workdir=tmp_path / "demo", console=console, settings=settings)
     for layer in ("bronze", "silver", "gold"):
         assert list((outputs["lake"] / layer / "_published").glob("*.json")), layer
     assert outputs["data docs"].exists()
@@ -39,3 +69,11 @@ def test_demo_publishes_every_layer(spark, tmp_path: Path) -> None:  # type: ign
     assert "watched features on 2025-01-01" in text and "retrain" in text  # the monitor ran and decided
     assert (outputs["monitoring"] / "feature_drift.parquet").is_file()
     assert "demo finished" in text and str(outputs["lake"].resolve()) in text
+    # no configured secret in the console, any log record, the process output or any file written
+    assert _leaks(text) == [] and _leaks(caplog.text) == []
+    captured = capfd.readouterr()
+    assert _leaks(captured.out + captured.err) == []
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.stat().st_size < 50 * 1024**2]
+    assert written
+    leaked = {str(p.relative_to(tmp_path)): _leaks(p.read_bytes().decode("utf-8", "replace")) for p in written}
+    assert {path: names for path, names in leaked.items() if names} == {}

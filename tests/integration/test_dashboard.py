@@ -87,6 +87,23 @@ def test_the_overview_reads_the_churn_history_the_scoring_run_published(world: d
     assert any(f"({len(published)} months)" in c.value for c in at.caption)
 
 
+def test_the_book_read_at_start_up_is_the_book_and_is_handed_over_once(world: dict[str, Any]) -> None:
+    """The app's warm-up reads the newest book ahead; the first page gets that very book, equal to a fresh
+    read, and later reads go to the lake again (the page's cache keeps its copy)."""
+    from pandas.testing import assert_frame_equal
+
+    from spanishgas.analyst.book import load_book, read_book_ahead, run_keys
+
+    settings = world["settings"]
+    run = run_keys(settings).scores_run
+    ahead = read_book_ahead(settings, run)
+    first, second = load_book(settings, run), load_book(settings, run)
+    assert first is ahead and second is not ahead
+    assert (first.run_id, first.gold_run, first.model_version) == (second.run_id, second.gold_run, second.model_version)
+    assert_frame_equal(first.customers, second.customers)
+    assert read_book_ahead(settings, None) is None  # nothing published: nothing read
+
+
 def test_a_filter_narrows_the_at_risk_list_and_the_csv_follows(world: dict[str, Any], app_env: Any) -> None:
     app_env(settings_env(world["settings"]))
     at = _app("pages/at_risk.py")

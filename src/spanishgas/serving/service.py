@@ -291,7 +291,9 @@ class ScoringService:
             return False
         log.info("online store materialized again (%s): warming the answers for its features", record)
         try:
-            self.warm(served, chunk=self.settings.api.rewarm_chunk, busy_share=self.settings.api.rewarm_busy_share)
+            # flat out: every request misses until its customer is warmed, so a paced re-warm (tried: a third
+            # of the time computing) only lengthened the slow window (docs/benchmarks.md)
+            self.warm(served)
         except OnlineStoreUnavailable as exc:
             log.warning("cache re-warm skipped: %s", exc)
             return False
@@ -444,12 +446,9 @@ class ScoringService:
                 self.cache.put(keys[i], s)
         return out  # type: ignore[return-value]
 
-    def warm(self, served: ServedModel, chunk: int = 2000, busy_share: float = 1.0) -> int:
+    def warm(self, served: ServedModel, chunk: int = 2000) -> int:
         """Score every customer the online store lists with ``served`` into the cache, many rows per
-        model call (the same functions, so the same answers as one at a time). Returns how many.
-
-        With ``busy_share`` below 1 it pauses after each chunk, so that it computes for that share of its
-        time: the rest is left to the requests served beside it."""
+        model call (the same functions, so the same answers as one at a time). Returns how many."""
         from spanishgas.retention.offers import GuardrailViolation
 
         if not self.cache.size:
@@ -457,19 +456,14 @@ class ScoringService:
         started = time.perf_counter()
         ids = self.reader.customer_ids()[: self.cache.size]
         lang = self.language(None)  # the language most answers are asked in
-        warmed, step_seconds = 0, 0.0
+        warmed = 0
         for start in range(0, len(ids), chunk):
-            if step_seconds and busy_share < 1.0:
-                time.sleep(step_seconds * (1.0 / busy_share - 1.0))
-            step_started = time.perf_counter()
             vectors = [v for v in self.reader.read(ids[start : start + chunk]) if v.found]
             try:
                 scored = self._compute(served, [v.values for v in vectors], lang, observe=False)
             except GuardrailViolation as exc:  # leave these to be scored (and refused) one by one
                 log.warning("cache warm-up skipped %d customers: %s", len(vectors), exc)
                 continue
-            finally:
-                step_seconds = time.perf_counter() - step_started
             for v, answer in zip(vectors, scored, strict=True):
                 self.cache.put((served.version, served.segment_version, lang, v.fingerprint), answer)
             warmed += len(vectors)
