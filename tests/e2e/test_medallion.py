@@ -295,7 +295,7 @@ def test_damaged_snapshots_and_impossible_values_do_not_stop_a_delivery(spark, t
         GeneratorConfig(
             customers=120,
             start=date(2024, 1, 1),
-            end=date(2024, 3, 31),
+            end=date(2024, 7, 31),  # long enough for matured labels: gold is rerun too
             out_dir=raw,
             truth_dir=tmp_path / "truth",
             workers=1,
