@@ -142,11 +142,6 @@ def contract_checks(
     return checks
 
 
-def mapped_columns(contract: FileContract) -> list[str]:
-    """Columns whose values outside the vocabulary become the contract's unknown token."""
-    return [c.name for c in contract.columns if c.unknown_token]
-
-
 def _spark_bound(value: date | datetime, kind: ColumnType) -> SparkColumn:
     from pyspark.sql import functions as F
 
