@@ -183,7 +183,10 @@ def conform_to_contract(
         if check.kind == "below":
             return parsed[check.column] < F.lit(check.bound)
         if check.kind == "above":
-            return parsed[check.column] > F.lit(check.bound)
+            above = parsed[check.column] > F.lit(check.bound)
+            if kinds[check.column] is ColumnType.FLOAT:  # Spark orders NaN above every number; Arrow does not
+                above = above & ~F.isnan(parsed[check.column])
+            return above
         if check.kind == "pattern":
             return ~cleaned[check.column].rlike(check.pattern)
         if check.kind == "outside":

@@ -34,6 +34,7 @@ HOURLY_CASES = [
     ("C00002,2024-06-01 12:00:00,-0.9,-0.23", None),  # meter corrections, as the real delivery has them
     (f"C00003,2024-01-15 19:00:00,{MAX_HOURLY_ELEC_KWH:g},999", None),  # the largest plausible hour
     ("C00004,2023-12-31 23:00:00,1.0,0", None),  # within the hour's tolerance of the file's year
+    ("C00010,2024-05-01 11:00:00,NaN,0", None),  # a NaN reading is no bound's business (Spark sorts it high)
     ("C00005,2024-05-01 10:00:00,1000000000000,0", f"consumption_elec_kwh above {MAX_HOURLY_ELEC_KWH:g}"),
     ("C00006,2024-05-01 10:00:00,1.0,5000", "consumption_gas_m3 above 1000"),
     ("C00007,2024-05-01 10:00:00,-500,0", "consumption_elec_kwh below -100"),
