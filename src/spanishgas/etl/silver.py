@@ -156,8 +156,7 @@ def dedupe_snapshot(
     if found.conflicting_share > max_conflicting_share:
         raise ConflictingDelivery(
             f"{source_file}: {found.conflicting_rows} of {rows} rows ({found.conflicting_share:.2%}) conflict "
-            f"on the key ({', '.join(key)}), above etl.max_conflicting_share ({max_conflicting_share:.2%}); "
-            "nothing published"
+            f"on the key ({', '.join(key)}), above etl.max_conflicting_share ({max_conflicting_share:.2%})"
         )
     return clean, bad, found
 
