@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -220,6 +224,52 @@ def wait_for_http(url: str, seconds: float = 20.0) -> None:
     pytest.fail(f"{url} did not answer within {seconds} s")
 
 
+class RedisServer:
+    """A redis-server on a free loopback port with its data file in ``folder`` (so a restart keeps it).
+    With ``append_only``, every write is on disk before it is acknowledged, so a server killed half-way
+    through a copy comes back with exactly the part it had acknowledged."""
+
+    def __init__(self, folder: Path, append_only: bool = False) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.append_only = append_only
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not installed"
+        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder)]
+        args += ["--dbfilename", "dump.rdb", "--save", ""]
+        args += ["--appendonly", "yes", "--appendfsync", "always"] if self.append_only else ["--appendonly", "no"]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def save_and_kill(self) -> None:
+        import redis
+
+        redis.Redis(port=self.port).save()
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def signal(self, sig: int) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, sig)
+
+    def stop(self) -> None:
+        """Kill the server if it runs (tests' clean-up)."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)
+            self.process.kill()
+            self.process.wait()
+
+
 @pytest.fixture(scope="session")
 def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Prometheus Pushgateway on a free loopback port; yields its URL."""
@@ -237,3 +287,87 @@ def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+def postgres_program(name: str) -> str:
+    """A Postgres server program (initdb, pg_ctl): Debian keeps them off the PATH, under
+    /usr/lib/postgresql/<version>/bin. Skips locally and fails in CI when missing."""
+    import glob
+
+    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+    if found:
+        return found
+    message = f"{name} is not installed (Debian: apt-get install postgresql)"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+class PostgresServer:
+    """A Postgres cluster of the test's own on a free loopback port (trust authentication, user
+    ``postgres``), so a test can stop it mid-stage without touching the shared server. As root, the
+    cluster belongs to the ``postgres`` system user (initdb refuses to run as root), so it lives in a
+    folder of its own under the system's temporary directory, which that user can reach."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self.initdb, self.pg_ctl = postgres_program("initdb"), postgres_program("pg_ctl")
+        self.folder = Path(tempfile.mkdtemp(prefix="spanishgas-postgres-"))
+        self.data = self.folder / "pgdata"
+        self.port = free_port()
+
+    def _as_owner(self, args: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+    def create(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres")
+        command = [self.initdb, "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync"]
+        subprocess.run(self._as_owner(command), check=True, capture_output=True)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        command = [self.pg_ctl, "-D", str(self.data), "-l", str(self.folder / "server.log"), "-o", options, "-w"]
+        subprocess.run(self._as_owner([*command, "start"]), check=True, capture_output=True)
+
+    def stop_immediately(self) -> None:
+        """The server goes away as in a crash: connections are cut, open transactions never commit."""
+        command = [self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"]
+        subprocess.run(self._as_owner(command), check=True, capture_output=True)
+
+    def remove(self) -> None:
+        """Stop the server if it runs and delete its cluster (clean-up)."""
+        command = [self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop"]
+        subprocess.run(self._as_owner(command), capture_output=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname={database} sslmode=disable"
+
+
+class MlflowServer:
+    """``mlflow server`` on a free loopback port with its registry in SQLite and its artifacts in
+    ``folder``, so a test can kill it and start it again on the same store."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import sys
+
+        command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port)]
+        command += ["--workers", "1", "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}"]
+        command += ["--artifacts-destination", (self.folder / "artifacts").as_uri()]
+        log = (self.folder / "server.log").open("a")
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for_http(f"{self.url}/health", seconds=120)
+
+    def kill(self) -> None:
+        """Kill the server and its workers at once, as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -219,11 +220,10 @@ app.add_typer(features_app, name="features")
 
 
 def _feature_errors() -> tuple[type[BaseException], ...]:
-    from spanishgas.feature_store.config import FeatureStoreConfigError
-    from spanishgas.feature_store.offline import FeatureLoadError
-    from spanishgas.lake import LakeError
+    # Every error the platform raises on purpose (a service outage included) is reported in one line.
+    from spanishgas.errors import PlatformError
 
-    return (FeatureLoadError, FeatureStoreConfigError, LakeError)
+    return (PlatformError,)
 
 
 @features_app.command("env")
@@ -560,9 +560,17 @@ def demo_cmd(
     run_demo(customers=customers, workdir=workdir, console=console)
 
 
-def main() -> None:  # pragma: no cover - console-script entry
-    """Entry point of the ``spanishgas`` console script."""
-    app()
+def main() -> None:
+    """Entry point of the ``spanishgas`` console script: a platform error no command reported itself (a
+    server lost by a stage without its own handler) is still one red line and exit code 1."""
+    from spanishgas.errors import PlatformError
+
+    try:
+        app(standalone_mode=True)
+    except PlatformError as exc:
+        command = " ".join(a for a in sys.argv[1:3] if not a.startswith("-"))
+        console.print(f"[red]{command or 'spanishgas'} failed:[/red] {exc}", soft_wrap=True)
+        raise SystemExit(1) from exc
 
 
 if __name__ == "__main__":  # pragma: no cover

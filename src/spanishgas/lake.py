@@ -14,24 +14,64 @@ not. File operations go through Hadoop's FileSystem API, so the same code serves
 from __future__ import annotations
 
 import json
+import os
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from spanishgas.errors import PlatformError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 LAYERS = ("bronze", "silver", "gold")
+# The lake's location is a folder (a path or file://) or an S3 bucket: s3a:// is Hadoop's name for it
+# (Spark's jobs), s3:// Arrow's; both name the same objects. Every caller asks lake_scheme().
+LOCAL, OBJECT_STORE = "local", "s3"
+OBJECT_STORE_SCHEMES = ("s3a", "s3")
 
 
-class LakeError(RuntimeError):
+class LakeError(PlatformError, RuntimeError):
     """A run or table that should exist does not."""
+
+
+def lake_scheme(uri: str) -> str:
+    """``"local"`` for a folder (a path or ``file://``), ``"s3"`` for an S3 bucket (``s3a://``, ``s3://``)."""
+    if "://" not in uri or uri.startswith("file://"):
+        return LOCAL
+    scheme = uri.split("://", 1)[0]
+    if scheme in OBJECT_STORE_SCHEMES:
+        return OBJECT_STORE
+    raise LakeError(f"the lake cannot live at {uri}: use a folder or an s3a:// bucket (scheme {scheme!r})")
 
 
 def new_run_id(layer: str) -> str:
     """A sortable, unique-enough run id such as ``bronze-20241231T101500123Z``."""
     return f"{layer}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')[:-3]}Z"
+
+
+@dataclass
+class LayerRun:
+    """What one bronze, silver or gold run wrote: its id, its manifest (not published yet) and its tables
+    (name -> path)."""
+
+    run_id: str
+    manifest: dict[str, Any]
+    tables: dict[str, str]
+
+
+def manifest_header(layer: str, run_id: str, started: datetime, **inputs: str) -> dict[str, Any]:
+    """The fields every layer's manifest starts with: the layer, the run, what it read (``raw_dir``,
+    ``bronze_run``, ``silver_run``), and when it started and finished."""
+    return {
+        "layer": layer,
+        "run_id": run_id,
+        **inputs,
+        "started_at": started.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+    }
 
 
 class PublishedRuns:
@@ -87,8 +127,22 @@ class Lake(PublishedRuns):
         return bool(fs.exists(p))
 
     def write_text(self, path: str, text: str) -> None:
-        """Write (replace) a small UTF-8 text file."""
+        """Write (replace) a small UTF-8 text file so readers see all of it or nothing: on an object store
+        one PUT is atomic; elsewhere it is written under a temporary name and renamed, so a process killed
+        mid-write leaves only a ``.partial`` file that no reader lists."""
         fs, p = self._fs_path(path)
+        if lake_scheme(self.root) == OBJECT_STORE:
+            self._create(fs, p, text)
+            return
+        staging = self._jvm.org.apache.hadoop.fs.Path(f"{path}.{os.getpid()}.partial")
+        self._create(fs, staging, text)
+        if fs.exists(p):
+            fs.delete(p, False)
+        if not fs.rename(staging, p):
+            raise LakeError(f"could not move {staging} to {path}")
+
+    @staticmethod
+    def _create(fs: Any, p: Any, text: str) -> None:
         out = fs.create(p, True)
         try:
             out.write(bytearray(text.encode("utf-8")))

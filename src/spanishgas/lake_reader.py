@@ -9,10 +9,11 @@ and the publication rule are the ones :mod:`spanishgas.lake` writes: only runs w
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spanishgas.lake import LakeError, PublishedRuns
+from spanishgas.lake import OBJECT_STORE, LakeError, PublishedRuns, lake_scheme
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,11 +29,10 @@ class LakeReader(PublishedRuns):
     def __init__(self, root: str, filesystem: pafs.FileSystem | None = None) -> None:
         from pyarrow import fs as pafs
 
-        if "://" in root and not root.startswith("file://"):
-            scheme, rest = root.split("://", 1)
-            if scheme not in ("s3", "s3a") or filesystem is None:
-                raise LakeError(f"cannot read {root}: pass an Arrow file system for scheme {scheme!r}")
-            self.fs, self.root = filesystem, rest.rstrip("/")
+        if lake_scheme(root) == OBJECT_STORE:
+            if filesystem is None:
+                raise LakeError(f"cannot read {root}: pass an Arrow file system for it (LakeReader.from_settings)")
+            self.fs, self.root = filesystem, root.split("://", 1)[1].rstrip("/")
         else:
             self.fs = filesystem or pafs.LocalFileSystem()
             self.root = str(Path(root.removeprefix("file://")).resolve())
@@ -40,20 +40,12 @@ class LakeReader(PublishedRuns):
     @classmethod
     def from_settings(cls, settings: Settings) -> LakeReader:
         """The lake of ``settings``, with an S3 file system built from ``settings.s3`` when it is remote."""
+        from spanishgas.etl.arrow_io import lake_filesystem
+
         root = str(settings.lake_uri)
         if settings.lake_is_local:
             return cls(root)
-        from pyarrow import fs as pafs
-
-        s3 = settings.s3
-        endpoint = s3.endpoint_url
-        filesystem = pafs.S3FileSystem(
-            access_key=s3.access_key_id,
-            secret_key=s3.secret_access_key.get_secret_value(),
-            endpoint_override=endpoint.split("://", 1)[-1],
-            scheme=endpoint.split("://", 1)[0] if "://" in endpoint else "https",
-            region=s3.region,
-        )
+        filesystem, _ = lake_filesystem(root, settings.s3)
         return cls(root, filesystem)
 
     def path(self, *parts: str) -> str:
@@ -107,9 +99,9 @@ class LakeReader(PublishedRuns):
 
         return ds.dataset(self.path(layer, "runs", run_id, table), format="parquet", filesystem=self.fs).schema.names
 
-    def publish_tables(self, layer: str, run_id: str, tables: dict[str, pd.DataFrame], manifest: dict[str, Any]) -> str:
-        """Write a run's tables as ``runs/<run_id>/<name>.parquet``, then its publication marker (readers
-        only see published runs, so a run that fails half-way publishes nothing). Returns the run folder."""
+    def write_run(self, layer: str, run_id: str, tables: dict[str, pd.DataFrame], manifest: dict[str, Any]) -> str:
+        """Write a run's tables as ``runs/<run_id>/<name>.parquet`` and its manifest, unpublished (readers
+        see none of it until :meth:`publish_run`). Returns the run folder."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -119,10 +111,33 @@ class LakeReader(PublishedRuns):
             pq.write_table(
                 pa.Table.from_pandas(frame, preserve_index=False), f"{folder}/{name}.parquet", filesystem=self.fs
             )
-        text = json.dumps(manifest, indent=2, default=str).encode()
-        with self.fs.open_output_stream(f"{folder}/_manifest.json") as out:
-            out.write(text)
-        self.fs.create_dir(self.path(layer, "_published"), recursive=True)
-        with self.fs.open_output_stream(self.path(layer, "_published", f"{run_id}.json")) as out:
-            out.write(text)
+        self._write_whole(f"{folder}/_manifest.json", json.dumps(manifest, indent=2, default=str).encode())
         return folder
+
+    def publish_run(self, layer: str, run_id: str, manifest: dict[str, Any]) -> None:
+        """Write the run's publication marker: from now on readers see it."""
+        self.fs.create_dir(self.path(layer, "_published"), recursive=True)
+        marker = self.path(layer, "_published", f"{run_id}.json")
+        self._write_whole(marker, json.dumps(manifest, indent=2, default=str).encode())
+
+    def publish_tables(self, layer: str, run_id: str, tables: dict[str, pd.DataFrame], manifest: dict[str, Any]) -> str:
+        """Write a run's tables, then its publication marker (readers only see published runs, so a run that
+        fails half-way publishes nothing). Returns the run folder."""
+        folder = self.write_run(layer, run_id, tables, manifest)
+        self.publish_run(layer, run_id, manifest)
+        return folder
+
+    def _write_whole(self, path: str, data: bytes) -> None:
+        """Write a small file so that readers see all of it or nothing: an object store's PUT is atomic; a
+        local file is written under a temporary name and renamed (a process killed mid-write leaves only the
+        temporary file, which no reader lists)."""
+        from pyarrow import fs as pafs
+
+        if not isinstance(self.fs, pafs.LocalFileSystem):
+            with self.fs.open_output_stream(path) as out:
+                out.write(data)
+            return
+        staging = f"{path}.{os.getpid()}.partial"
+        with self.fs.open_output_stream(staging) as out:
+            out.write(data)
+        self.fs.move(staging, path)

@@ -4,12 +4,24 @@ customers table): connections, database creation, and replacing a table in one t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
+from spanishgas.errors import service_call
+
 if TYPE_CHECKING:
     from spanishgas.settings import Settings
+
+
+# A transaction that dies with its server was never committed: what a stage replaces keeps its old rows.
+NOTHING_COMMITTED = "nothing was committed, so every table keeps its previous rows: run the stage again once it answers"
+
+
+def unavailable(settings: Settings, database: str) -> Any:
+    """The context that reports a lost Postgres connection as ServiceUnavailable, naming the server."""
+    pg = settings.postgres
+    return service_call("Postgres", f"{pg.host}:{pg.port} (database {database})", NOTHING_COMMITTED)
 
 
 def connect(settings: Settings, database: str) -> Any:
@@ -17,23 +29,25 @@ def connect(settings: Settings, database: str) -> Any:
     import psycopg2
 
     pg = settings.postgres
-    return psycopg2.connect(
-        host=pg.host,
-        port=pg.port,
-        user=pg.user,
-        password=pg.password.get_secret_value() or None,
-        dbname=database,
-        sslmode=pg.sslmode,
-        connect_timeout=5,
-    )
+    with unavailable(settings, database):
+        return psycopg2.connect(
+            host=pg.host,
+            port=pg.port,
+            user=pg.user,
+            password=pg.password.get_secret_value() or None,
+            dbname=database,
+            sslmode=pg.sslmode,
+            connect_timeout=5,
+        )
 
 
 @contextmanager
 def transaction(settings: Settings, database: str) -> Iterator[Any]:
-    """A connection holding one transaction: committed on success, rolled back on error, always closed."""
+    """A connection holding one transaction: committed on success, rolled back on error, always closed; a
+    server lost on the way is reported as ServiceUnavailable."""
     conn = connect(settings, database)
     try:
-        with conn:
+        with unavailable(settings, database), conn:
             yield conn
     finally:
         conn.close()
@@ -46,7 +60,7 @@ def create_database(settings: Settings, database: str, parameters: dict[str, str
     conn = connect(settings, "postgres")
     conn.autocommit = True  # CREATE DATABASE cannot run inside a transaction
     try:
-        with conn.cursor() as cur:
+        with unavailable(settings, "postgres"), conn.cursor() as cur:
             # Several processes start at once (the API's workers): one at a time here, or two ALTERs of the
             # same database fail with "tuple concurrently updated" and a worker does not start.
             cur.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"spanishgas.create_database.{database}",))
@@ -79,9 +93,11 @@ def replace_table(
     columns: list[tuple[str, str]],
     csv: IO[Any],
     index_columns: tuple[str, ...] = (),
+    then: Callable[[Any], None] | None = None,
 ) -> None:
     """Load ``csv`` (no header, columns in order) with COPY into a staging table, then swap it for the live
-    table in the same transaction, so readers see the old rows or the new ones, never a mix."""
+    table in the same transaction, so readers see the old rows or the new ones, never a mix. ``then(cursor)``
+    runs in that transaction after the swap (a log row that must appear with the table or not at all)."""
     from psycopg2 import sql
 
     ident = sql.Identifier
@@ -109,4 +125,8 @@ def replace_table(
         cur.execute(sql.SQL("ALTER TABLE IF EXISTS {} RENAME TO {}").format(ident(table), ident(old)))
         cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(ident(staging), ident(table)))
         cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(old)))
+        if then is not None:
+            then(cur)
+    # ANALYZE after the commit: the table is readable already, and statistics are not part of the swap
+    with transaction(settings, database) as conn, conn.cursor() as cur:
         cur.execute(sql.SQL("ANALYZE {}").format(ident(table)))

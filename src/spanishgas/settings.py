@@ -336,7 +336,9 @@ class Settings(BaseSettings):
     @property
     def lake_is_local(self) -> bool:
         """True when the lake is a folder on this machine rather than an object store."""
-        return "://" not in str(self.lake_uri) or str(self.lake_uri).startswith("file://")
+        from spanishgas.lake import LOCAL, lake_scheme
+
+        return lake_scheme(str(self.lake_uri)) == LOCAL
 
     def describe(self) -> dict[str, str]:
         """Effective values worth showing to a person (no secrets)."""

@@ -32,7 +32,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     }
     if sp.jars_packages:
         conf["spark.jars.packages"] = sp.jars_packages
-    if str(settings.lake_uri).startswith("s3a://"):
+    if not settings.lake_is_local:
         s3 = settings.s3
         conf.update(
             {

@@ -4,11 +4,7 @@ scores, and the same features in the stack profile's stores (Feast on Postgres, 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from spanishgas.settings import ApiSettings, Settings
-from tests.conftest import free_port
+from tests.conftest import RedisServer
 
 REPO = Path(__file__).parents[2]
 KEY, SECOND_KEY = "agent-desk-key", "supervisor-key"
@@ -52,41 +48,6 @@ def served(model_lake: Settings, tmp_path_factory: pytest.TempPathFactory) -> di
     materialize(settings)
     batch = run_score(settings).table.set_index("customer_id")
     return {"settings": settings, "batch": batch, "data": data, "version": first.model_version, "report": first}
-
-
-class RedisServer:
-    """A redis-server on a free loopback port with its data file in ``folder`` (so a restart keeps it)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is not installed"
-        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder)]
-        args += ["--dbfilename", "dump.rdb", "--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("redis-server did not start")
-
-    def save_and_kill(self) -> None:
-        import redis
-
-        redis.Redis(port=self.port).save()
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
-
-    def signal(self, sig: int) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, sig)
 
 
 @pytest.fixture(scope="session")

@@ -89,6 +89,16 @@ def test_score_cache_keeps_the_most_recently_used_vectors() -> None:
     assert off.get(("v1", 1.0)) is None
 
 
+def test_a_new_champion_drops_the_previous_versions_answers() -> None:
+    from spanishgas.serving.service import ScoreCache
+
+    cache = ScoreCache(10)
+    for key in [("1", "1", "es", b"a"), ("1", "1", "en", b"a"), ("2", "1", "es", b"a"), ("2", "1", "es", b"b")]:
+        cache.put(key, _scored(0.1))
+    assert cache.keep_only("2", "1") == 2
+    assert cache.get(("1", "1", "es", b"a")) is None and cache.get(("2", "1", "es", b"b")) is not None
+
+
 def test_feast_values_decode_to_plain_python() -> None:
     from feast.protos.feast.types.Value_pb2 import Null, Value
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,6 +20,22 @@ from typing import TYPE_CHECKING, Any
 
 from spanishgas import progress
 from spanishgas.contracts import RAW_FILES, ColumnType, DeliveryWindow, FileContract
+from spanishgas.etl.arrow_io import s3_values
+from spanishgas.etl.rows import (
+    CORRUPT,
+    EXTRA,
+    MAPPED,
+    RAW_TEXT,
+    REASON,
+    STATUS,
+    ContractCheck,
+    DeliveryError,
+    blank_lines,
+    contract_checks,
+    last_line_counts,
+    line_carry,
+)
+from spanishgas.lake import LayerRun, manifest_header
 
 if TYPE_CHECKING:
     from pyspark.sql import Column as SparkColumn
@@ -28,19 +43,6 @@ if TYPE_CHECKING:
 
     from spanishgas.lake import Lake
     from spanishgas.settings import EtlSettings, S3Settings
-
-REASON = "_quarantine_reason"
-RAW_TEXT = "_raw"
-EXTRA = "_extra_field"
-CORRUPT = "_corrupt_record"
-STATUS = "status"
-# Which values of an accepted row were outside the vocabulary and became its unknown token ("col=value;...").
-MAPPED = "_mapped_to_unknown"
-METADATA_COLUMNS = ("_run_id", "_source_file", "_source_sha256", "_ingested_at")
-
-
-class DeliveryError(ValueError):
-    """A delivered file cannot be ingested at all; the message names the file and the problem."""
 
 
 @dataclass
@@ -86,60 +88,6 @@ def _parse(col: SparkColumn, kind: ColumnType) -> SparkColumn:
         return F.when(F.length(col) == 7, F.concat(col, F.lit("-01")).try_cast("date"))
     # Local wall-clock time without an offset: TIMESTAMP_NTZ keeps it exactly as delivered.
     return F.when((F.length(col) == 19) & (F.substring(col, 11, 1) == " "), col.try_cast("timestamp_ntz"))
-
-
-@dataclass(frozen=True)
-class ContractCheck:
-    """One way a row can break its file's contract; the label is the quarantine reason it gets.
-
-    Both engines evaluate the same list in the same order (Spark for the small files, Arrow for the large
-    CSV files), so a row gets the same first reason whichever path read it.
-    """
-
-    kind: str  # extra | corrupt | missing | bad_type | pattern | below | above | not_allowed | outside
-    label: str
-    column: str = ""
-    bound: float | None = None
-    allowed: tuple[str | int, ...] = ()
-    pattern: str = ""
-    earliest: date | datetime | None = None
-    latest: date | datetime | None = None
-
-
-def contract_checks(
-    contract: FileContract, extra: bool, corrupt: bool, window: DeliveryWindow | None = None, filename: str = ""
-) -> list[ContractCheck]:
-    """The contract's row checks in the order a row's first failure is reported. Dates are checked against
-    ``window`` (the delivery's period) when there is one; readings against the year ``filename`` carries."""
-    checks: list[ContractCheck] = []
-    if extra:
-        checks.append(ContractCheck("extra", "too many fields"))
-    if corrupt:
-        checks.append(ContractCheck("corrupt", "unparseable record"))
-    required = set(contract.key) | {c.name for c in contract.columns if not c.nullable}
-    for c in contract.columns:
-        if c.name in required:
-            checks.append(ContractCheck("missing", f"missing {c.name}", c.name))
-    for c in contract.columns:
-        checks.append(ContractCheck("bad_type", f"bad {c.type.value} in {c.name}", c.name))
-    for c in contract.columns:
-        if c.pattern:
-            checks.append(ContractCheck("pattern", f"{c.name} not in the utility's format", c.name, pattern=c.pattern))
-    for c in contract.columns:
-        if c.minimum is not None:
-            checks.append(ContractCheck("below", f"{c.name} below {c.minimum:g}", c.name, bound=c.minimum))
-        if c.maximum is not None:
-            checks.append(ContractCheck("above", f"{c.name} above {c.maximum:g}", c.name, bound=c.maximum))
-        if c.allowed and not c.unknown_token:  # with a token, an unknown value is mapped, not quarantined
-            checks.append(
-                ContractCheck("not_allowed", f"{c.name} not in the allowed values", c.name, allowed=c.allowed)
-            )
-        earliest, latest = window.bounds(c, filename) if window is not None else (None, None)
-        if earliest is not None or latest is not None:
-            where = "the file's year" if c.in_file_year else "the delivery's period"
-            label = f"{c.name} outside {where}"
-            checks.append(ContractCheck("outside", label, c.name, earliest=earliest, latest=latest))
-    return checks
 
 
 def _spark_bound(value: date | datetime, kind: ColumnType) -> SparkColumn:
@@ -307,54 +255,6 @@ def check_header(raw: RawFile, rows_counted: bool = True) -> None:
         raise DeliveryError(f"{raw.path.name} has a header but no rows")
 
 
-# A line of nothing but whitespace is blank. Spark's CSV reader skips a line whose Java `trim()` is empty,
-# and Java trims every character up to U+0020, so that is "whitespace" here too (a whitespace-only line
-# used to be counted as a row, and a delivery holding one failed reconciliation).
-_SPACE = bytes(c for c in range(0x21) if c != 0x0A)
-_BLANK_LINE = re.compile(rb"\n(?=[\x00-\x09\x0b-\x20]*\n)")
-
-
-def _blank_lines(joined: bytes, carried: int) -> int:
-    """Blank lines whose terminator is at or after byte ``carried`` (those before were counted with the
-    previous block). Overlapping runs count one each, which ``bytes.count`` would not."""
-    # with the whitespace taken out, a blank line leaves two line ends side by side: one cheap search
-    if b"\n\n" not in joined.translate(None, _SPACE):
-        return 0  # the usual case: no regex pass over the block
-    count = 0
-    for match in _BLANK_LINE.finditer(joined):
-        end = joined.index(b"\n", match.start() + 1)  # the blank line's own terminator
-        count += end >= carried
-    return count
-
-
-def _last_line_counts(data: bytes) -> int:
-    """1 when ``data`` ends in a line without a terminator that holds something besides whitespace."""
-    if not data or data.endswith(b"\n"):
-        return 0
-    return 1 if data[data.rfind(b"\n") + 1 :].strip(_SPACE) else 0
-
-
-def _carry(joined: bytes) -> bytes:
-    """What the next block needs of this one to see a blank line across the boundary, in at most 2 bytes:
-    the line in progress is either not blank (``x``), or a line end and maybe some whitespace."""
-    cut = joined.rfind(b"\n")
-    tail = joined[cut + 1 :]
-    if tail.strip(_SPACE):
-        return b"x"
-    return (b"\n" if cut >= 0 else b"") + (b" " if tail else b"")
-
-
-def count_data_lines(lines_from_a_line_start: bytes) -> int:
-    """Non-empty lines in bytes that start at the start of a line (a line of nothing but whitespace, LF or
-    CRLF, is no row)."""
-    data = lines_from_a_line_start
-    if not data:
-        return 0
-    lines = data.count(b"\n") + _last_line_counts(data)
-    # the previous line's terminator in front, so a blank first line is seen like any other
-    return lines - _blank_lines(b"\n" + data, 1)
-
-
 def fingerprint(raw: RawFile, chunk: int = 1 << 24, count_rows: bool = True) -> None:
     """SHA-256 and data-row count of a file in one read (rows: non-empty lines after the header).
 
@@ -380,11 +280,11 @@ def fingerprint(raw: RawFile, chunk: int = 1 << 24, count_rows: bool = True) -> 
             lines += block.count(b"\n")
             # the previous block from its last line end on, so a blank line split across the boundary is seen
             joined = carry + block
-            blank += _blank_lines(joined, len(carry))
-            carry = _carry(joined)
+            blank += blank_lines(joined, len(carry))
+            carry = line_carry(joined)
             last = block[-1:]
     if size and last != b"\n":
-        lines += _last_line_counts(carry)
+        lines += last_line_counts(carry)
     raw.sha256 = digest.hexdigest()
     raw.size = size
     if raw.contract.format == "csv":
@@ -465,36 +365,29 @@ def mapped_counts(written: DataFrame, examples: int = 5) -> dict[str, dict[str, 
 
 
 @dataclass
-class BronzeResult:
-    """What a bronze run wrote."""
+class DeliveryPlan:
+    """The delivered files grouped by bronze table, the period their dates must fall in, and which tables
+    are large enough for the Arrow block tasks."""
 
-    run_id: str
-    manifest: dict[str, Any]
-    tables: dict[str, str]
+    raw_dir: Path
+    files: list[RawFile]
+    window: DeliveryWindow | None
+    by_table: dict[str, list[RawFile]]
+    bulk_tables: set[str]
 
 
-def ingest(
-    spark: SparkSession,
-    lake: Lake,
-    raw_dir: Path,
-    run_id: str,
-    etl: EtlSettings | None = None,
-    s3: S3Settings | None = None,
-) -> BronzeResult:
-    """Check, parse and write every delivered file under ``bronze/runs/<run_id>``; publish nothing yet.
+@dataclass
+class TableWrite:
+    """What writing one table saw: per file (rows, quarantined) as the writer counted them (-1: unknown),
+    and the large files whose blocks did not read every byte exactly once."""
 
-    A CSV table of at least ``etl.bulk_csv_min_bytes`` is read by Arrow inside Spark tasks
-    (:mod:`spanishgas.etl.bulk_csv`); every other file by Spark's readers. Both write the same columns.
-    """
-    from pyspark.sql import Observation
-    from pyspark.sql import functions as F
+    seen: dict[str, tuple[int, int]]
+    uncovered: dict[str, str] = field(default_factory=dict)
+    buckets: int = 0
 
-    from spanishgas.etl import bulk_csv
-    from spanishgas.settings import EtlSettings
 
-    etl = etl or EtlSettings()
-
-    started = datetime.now(UTC)
+def plan_delivery(raw_dir: Path, etl: EtlSettings) -> DeliveryPlan:
+    """Find the delivered files, their tables, the delivery's period and the engine each table gets."""
     files = find_raw_files(raw_dir)
     window = DeliveryWindow.of_files(
         [f.path.name for f in files], etl.period_tolerance_days, etl.reading_tolerance_hours
@@ -507,134 +400,174 @@ def ingest(
         for table, sources in by_table.items()
         if sources[0].contract.format == "csv" and sum(f.path.stat().st_size for f in sources) >= etl.bulk_csv_min_bytes
     }
-    # the large files' lines are counted by the block tasks, two cores at once, from the same raw bytes
+    return DeliveryPlan(raw_dir, files, window, by_table, bulk_tables)
+
+
+def fingerprint_delivery(plan: DeliveryPlan) -> None:
+    """Checksum every file, count its rows (the large files' lines are counted by their block tasks, from
+    the same raw bytes) and check its header; two files at once, as the machine has two cores."""
     threads = [
-        threading.Thread(target=fingerprint, args=(f,), kwargs={"count_rows": f.contract.name not in bulk_tables})
-        for f in files
+        threading.Thread(target=fingerprint, args=(f,), kwargs={"count_rows": f.contract.name not in plan.bulk_tables})
+        for f in plan.files
     ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    for f in files:
+    for f in plan.files:
         if f.contract.format == "json":
             if f.size == 0:
                 raise DeliveryError(f"{f.path.name} is empty (0 bytes)")
             count_json_records(f)
-        check_header(f, rows_counted=f.contract.name not in bulk_tables)
+        check_header(f, rows_counted=f.contract.name not in plan.bulk_tables)
 
-    tables: dict[str, str] = {}
-    uncovered: dict[str, str] = {}  # large files whose blocks did not read every byte exactly once
-    bucketed: dict[str, int] = {}
-    per_file: dict[str, dict[str, Any]] = {}
-    with progress.steps("bronze tables", total=len(by_table)) as step:
-        for table, sources in by_table.items():
-            t0 = time.perf_counter()
-            path = lake.table_path("bronze", run_id, table)
-            bulk = table in bulk_tables
-            if bulk:
-                if lake.exists(path):
-                    raise DeliveryError(f"bronze table {path} already exists; a run never overwrites")
-                # only the hourly readings are cleaned by bucket in silver; other tables keep one file per block
-                buckets = etl.customer_buckets if table in bulk_csv.BUCKETED_TABLES else 0
-                if buckets:
-                    bucketed[table] = buckets
-                tasks = [
-                    bulk_csv.BlockTask(
-                        block=block,
-                        file_number=number,
-                        header=tuple(f.header),
-                        contract_name=f.contract.name,
-                        run_id=run_id,
-                        source_file=f.path.name,
-                        sha256=f.sha256,
-                        ingested_at=started,
-                        table_uri=path,
-                        s3=bulk_csv.s3_values(s3),
-                        customer_buckets=buckets,
-                        window=window,
-                    )
-                    for number, f in enumerate(sources)
-                    for block in bulk_csv.plan_blocks(str(f.path), f.size, etl.bulk_csv_block_bytes)
-                ]
-                counted = bulk_csv.ingest_files(spark, tasks)
-                seen = {}
-                for f in sources:
-                    rows, quarantined, lines, gap = counted.get(f.path.name, (0, 0, 0, ""))
-                    # rows in: the tasks' own line counts, valid because their byte spans tile the file exactly
-                    f.rows_in = lines
-                    if gap:
-                        uncovered[f.path.name] = gap
-                    elif lines == 0:
-                        raise DeliveryError(f"{f.path.name} has a header but no rows")
-                    seen[f.path.name] = (rows, quarantined)
-            else:
-                frames, observed = [], {}
-                for f in sources:
-                    conformed = conform_to_contract(read_raw(spark, f), f.contract, window, f.path.name)
-                    frame = with_ingestion_metadata(conformed, run_id, f, started)
-                    # counted while the rows are written, so the large tables are not read a second time
-                    observed[f.path.name] = Observation()
-                    frames.append(
-                        frame.observe(
-                            observed[f.path.name], F.count(F.lit(1)).alias("rows"), F.count(REASON).alias("quarantined")
-                        )
-                    )
-                df = frames[0]
-                for other in frames[1:]:
-                    df = df.unionByName(other)
-                # one pass over the raw file: every row lands in the table with its status; the quarantine folder
-                # then gets a copy of the few quarantined rows
-                df.write.mode("errorifexists").parquet(path)
-                # Spark answers {} for an observation whose step never ran: that file is then not reconciled.
-                results = {name: obs.get for name, obs in observed.items()}
-                seen = {name: (r.get("rows", -1), r.get("quarantined", -1)) for name, r in results.items()}
-            tables[table] = path
-            written = spark.read.parquet(path)
-            written_rows = written.count()  # no column is decoded for a count
-            quarantined_rows = written.filter(F.col(STATUS) == "quarantined")
-            counts = quarantined_rows.groupBy("_source_file", REASON).count().collect()
-            mapped = mapped_counts(written) if MAPPED in written.columns else {}
-            if counts:
-                quarantined_rows.write.mode("errorifexists").parquet(
-                    lake.path("bronze", "runs", run_id, "_quarantine", table)
-                )
-            seconds = round(time.perf_counter() - t0, 2)
-            table_ok = written_rows == sum(rows for rows, _ in seen.values())
-            for f in sources:
-                reasons = {r[REASON]: r["count"] for r in counts if r["_source_file"] == f.path.name}
-                quarantined = sum(reasons.values())
-                rows, observed_quarantined = seen[f.path.name]
-                accepted = rows - observed_quarantined
-                reconciled = (
-                    rows >= 0
-                    and table_ok
-                    and quarantined == observed_quarantined
-                    and accepted + quarantined == f.rows_in
-                    and f.path.name not in uncovered
-                )
-                per_file[f.path.name] = {
-                    "table": table,
-                    "rows_in": f.rows_in,
-                    "rows_accepted": accepted,
-                    "rows_quarantined": quarantined,
-                    "quarantined_by_reason": dict(sorted(reasons.items())),
-                    "mapped_to_unknown": mapped.get(f.path.name, {}),
-                    "sha256": f.sha256,
-                    "bytes": f.size,
-                    "schema": {c.name: c.type.value for c in f.contract.columns},
-                    **delivered_columns(f),
-                    "seconds": seconds,
-                    "reader": "arrow blocks" if bulk else "spark",
-                    "status": "ok" if reconciled else uncovered.get(f.path.name, "row count mismatch"),
-                }
-            step(f"{table} written")
-    manifest = {
-        "layer": "bronze",
-        "run_id": run_id,
-        "raw_dir": str(raw_dir.resolve()),
-        "started_at": started.isoformat(),
-        "finished_at": datetime.now(UTC).isoformat(),
+
+def write_with_arrow_blocks(
+    spark: SparkSession,
+    plan: DeliveryPlan,
+    sources: list[RawFile],
+    path: str,
+    run_id: str,
+    started: datetime,
+    etl: EtlSettings,
+    s3: S3Settings | None,
+) -> TableWrite:
+    """A large CSV table read by Arrow inside Spark tasks, block by block (:mod:`spanishgas.etl.bulk_csv`)."""
+    from spanishgas.etl import bulk_csv
+
+    table = sources[0].contract.name
+    # only the hourly readings are cleaned by bucket in silver; other tables keep one file per block
+    buckets = etl.customer_buckets if table in bulk_csv.BUCKETED_TABLES else 0
+    tasks = [
+        bulk_csv.BlockTask(
+            block=block,
+            file_number=number,
+            header=tuple(f.header),
+            contract_name=f.contract.name,
+            run_id=run_id,
+            source_file=f.path.name,
+            sha256=f.sha256,
+            ingested_at=started,
+            table_uri=path,
+            s3=s3_values(s3),
+            customer_buckets=buckets,
+            window=plan.window,
+        )
+        for number, f in enumerate(sources)
+        for block in bulk_csv.plan_blocks(str(f.path), f.size, etl.bulk_csv_block_bytes)
+    ]
+    counted = bulk_csv.ingest_files(spark, tasks)
+    written = TableWrite(seen={}, buckets=buckets)
+    for f in sources:
+        rows, quarantined, lines, gap = counted.get(f.path.name, (0, 0, 0, ""))
+        # rows in: the tasks' own line counts, valid because their byte spans tile the file exactly
+        f.rows_in = lines
+        if gap:
+            written.uncovered[f.path.name] = gap
+        elif lines == 0:
+            raise DeliveryError(f"{f.path.name} has a header but no rows")
+        written.seen[f.path.name] = (rows, quarantined)
+    return written
+
+
+def write_with_spark(
+    spark: SparkSession, plan: DeliveryPlan, sources: list[RawFile], path: str, run_id: str, started: datetime
+) -> TableWrite:
+    """A table read by Spark's own readers, its rows counted while they are written."""
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    frames, observed = [], {}
+    for f in sources:
+        conformed = conform_to_contract(read_raw(spark, f), f.contract, plan.window, f.path.name)
+        frame = with_ingestion_metadata(conformed, run_id, f, started)
+        # counted while the rows are written, so the large tables are not read a second time
+        observed[f.path.name] = Observation()
+        frames.append(
+            frame.observe(observed[f.path.name], F.count(F.lit(1)).alias("rows"), F.count(REASON).alias("quarantined"))
+        )
+    df = frames[0]
+    for other in frames[1:]:
+        df = df.unionByName(other)
+    # one pass over the raw file: every row lands in the table with its status; the quarantine folder then
+    # gets a copy of the few quarantined rows
+    df.write.mode("errorifexists").parquet(path)
+    # Spark answers {} for an observation whose step never ran: that file is then not reconciled.
+    results = {name: obs.get for name, obs in observed.items()}
+    return TableWrite(seen={name: (r.get("rows", -1), r.get("quarantined", -1)) for name, r in results.items()})
+
+
+def reconcile_table(
+    spark: SparkSession, lake: Lake, run_id: str, path: str, sources: list[RawFile], written: TableWrite
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Read the written table back: copy its quarantined rows aside, and check per file that rows in =
+    accepted + quarantined, as the writer counted them and as the table holds them. Returns each file's
+    accounting (rows, reasons, status) and the values mapped to the unknown token, by file."""
+    from pyspark.sql import functions as F
+
+    table = sources[0].contract.name
+    table_rows = spark.read.parquet(path)
+    written_rows = table_rows.count()  # no column is decoded for a count
+    quarantined_rows = table_rows.filter(F.col(STATUS) == "quarantined")
+    counts = quarantined_rows.groupBy("_source_file", REASON).count().collect()
+    mapped = mapped_counts(table_rows) if MAPPED in table_rows.columns else {}
+    if counts:
+        quarantined_rows.write.mode("errorifexists").parquet(lake.path("bronze", "runs", run_id, "_quarantine", table))
+    table_ok = written_rows == sum(rows for rows, _ in written.seen.values())
+    accounts = {}
+    for f in sources:
+        reasons = {r[REASON]: r["count"] for r in counts if r["_source_file"] == f.path.name}
+        quarantined = sum(reasons.values())
+        rows, observed_quarantined = written.seen[f.path.name]
+        accepted = rows - observed_quarantined
+        reconciled = (
+            rows >= 0
+            and table_ok
+            and quarantined == observed_quarantined
+            and accepted + quarantined == f.rows_in
+            and f.path.name not in written.uncovered
+        )
+        accounts[f.path.name] = {
+            "rows_in": f.rows_in,
+            "rows_accepted": accepted,
+            "rows_quarantined": quarantined,
+            "quarantined_by_reason": dict(sorted(reasons.items())),
+            "status": "ok" if reconciled else written.uncovered.get(f.path.name, "row count mismatch"),
+        }
+    return accounts, mapped
+
+
+def file_entry(f: RawFile, account: dict[str, Any], mapped: dict[str, Any], seconds: float, bulk: bool) -> dict:
+    """A delivered file's entry in the manifest: its accounting, fingerprint, contract and reader."""
+    return {
+        "table": f.contract.name,
+        "rows_in": account["rows_in"],
+        "rows_accepted": account["rows_accepted"],
+        "rows_quarantined": account["rows_quarantined"],
+        "quarantined_by_reason": account["quarantined_by_reason"],
+        "mapped_to_unknown": mapped.get(f.path.name, {}),
+        "sha256": f.sha256,
+        "bytes": f.size,
+        "schema": {c.name: c.type.value for c in f.contract.columns},
+        **delivered_columns(f),
+        "seconds": seconds,
+        "reader": "arrow blocks" if bulk else "spark",
+        "status": account["status"],
+    }
+
+
+def bronze_manifest(
+    plan: DeliveryPlan,
+    run_id: str,
+    started: datetime,
+    per_file: dict[str, dict[str, Any]],
+    tables: dict[str, str],
+    bucketed: dict[str, int],
+) -> dict[str, Any]:
+    """What a bronze run did, for its manifest."""
+    window = plan.window
+    return {
+        **manifest_header("bronze", run_id, started, raw_dir=str(plan.raw_dir.resolve())),
         "files": per_file,
         # the period the dates were checked against (none: no hourly file names its year)
         "delivery_window": None
@@ -649,15 +582,66 @@ def ingest(
         # tables written in customer buckets (bucket in each part file's name), and how many buckets
         "customer_buckets": bucketed,
     }
+
+
+def refuse_unreconciled(lake: Lake, run_id: str, manifest: dict[str, Any]) -> None:
+    """Record a run whose rows do not reconcile as failed and stop it: nothing is published."""
+    per_file = manifest["files"]
     mismatched = [name for name, v in per_file.items() if v["status"] != "ok"]
-    if mismatched:
-        manifest["status"] = "failed"
-        lake.write_manifest("bronze", run_id, manifest)
-        detail = "; ".join(
-            f"{n}: {per_file[n]['rows_in']} in, {per_file[n]['rows_accepted']} accepted + "
-            f"{per_file[n]['rows_quarantined']} quarantined"
-            + (f" ({per_file[n]['status']})" if per_file[n]["status"] != "row count mismatch" else "")
-            for n in mismatched
-        )
-        raise DeliveryError(f"rows do not reconcile, nothing published ({detail})")
-    return BronzeResult(run_id=run_id, manifest=manifest, tables=tables)
+    if not mismatched:
+        return
+    manifest["status"] = "failed"
+    lake.write_manifest("bronze", run_id, manifest)
+    detail = "; ".join(
+        f"{n}: {per_file[n]['rows_in']} in, {per_file[n]['rows_accepted']} accepted + "
+        f"{per_file[n]['rows_quarantined']} quarantined"
+        + (f" ({per_file[n]['status']})" if per_file[n]["status"] != "row count mismatch" else "")
+        for n in mismatched
+    )
+    raise DeliveryError(f"rows do not reconcile, nothing published ({detail})")
+
+
+def ingest(
+    spark: SparkSession,
+    lake: Lake,
+    raw_dir: Path,
+    run_id: str,
+    etl: EtlSettings | None = None,
+    s3: S3Settings | None = None,
+) -> LayerRun:
+    """Check, parse and write every delivered file under ``bronze/runs/<run_id>``; publish nothing yet.
+
+    A CSV table of at least ``etl.bulk_csv_min_bytes`` is read by Arrow inside Spark tasks
+    (:mod:`spanishgas.etl.bulk_csv`); every other file by Spark's readers. Both write the same columns.
+    """
+    from spanishgas.settings import EtlSettings
+
+    etl = etl or EtlSettings()
+    started = datetime.now(UTC)
+    plan = plan_delivery(raw_dir, etl)
+    fingerprint_delivery(plan)
+    tables: dict[str, str] = {}
+    bucketed: dict[str, int] = {}
+    per_file: dict[str, dict[str, Any]] = {}
+    with progress.steps("bronze tables", total=len(plan.by_table)) as step:
+        for table, sources in plan.by_table.items():
+            t0 = time.perf_counter()
+            path = lake.table_path("bronze", run_id, table)
+            bulk = table in plan.bulk_tables
+            if bulk:
+                if lake.exists(path):
+                    raise DeliveryError(f"bronze table {path} already exists; a run never overwrites")
+                written = write_with_arrow_blocks(spark, plan, sources, path, run_id, started, etl, s3)
+            else:
+                written = write_with_spark(spark, plan, sources, path, run_id, started)
+            if written.buckets:
+                bucketed[table] = written.buckets
+            tables[table] = path
+            accounts, mapped = reconcile_table(spark, lake, run_id, path, sources, written)
+            seconds = round(time.perf_counter() - t0, 2)
+            for f in sources:
+                per_file[f.path.name] = file_entry(f, accounts[f.path.name], mapped, seconds, bulk)
+            step(f"{table} written")
+    manifest = bronze_manifest(plan, run_id, started, per_file, tables, bucketed)
+    refuse_unreconciled(lake, run_id, manifest)
+    return LayerRun(run_id=run_id, manifest=manifest, tables=tables)

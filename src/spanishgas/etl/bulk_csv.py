@@ -23,8 +23,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from spanishgas.contracts import ColumnType, DeliveryWindow, FileContract
-from spanishgas.etl.bronze import (
+from spanishgas.etl.arrow_io import lake_filesystem, s3_settings, single_array
+from spanishgas.etl.rows import (
     EXTRA,
+    IRREGULAR,
     MAPPED,
     RAW_TEXT,
     REASON,
@@ -36,40 +38,12 @@ from spanishgas.etl.bronze import (
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyarrow import fs as pafs
     from pyspark.sql import SparkSession
 
-    from spanishgas.settings import S3Settings
 
 _WHITESPACE = "".join(chr(c) for c in range(0x21))  # what Java's trim() removes, as Spark's reader does
 BUCKETED_TABLES = frozenset({"consumption_hourly"})  # written in customer buckets for silver
-IRREGULAR = "_irregular_line"  # the original text of a row with values a join would lose
 _CAST_CHUNK = 4096  # when a column does not cast as a whole, it is retried in chunks of this many values
-
-
-# ---------------------------------------------------------------- file systems
-
-
-def lake_filesystem(uri: str, s3: S3Settings | None = None) -> tuple[pafs.FileSystem, str]:
-    """An Arrow file system and the path on it for a lake location (a local folder or ``s3a://``)."""
-    from pyarrow import fs as pafs
-
-    if uri.startswith(("s3a://", "s3://")):
-        if s3 is None:
-            raise ValueError(f"{uri}: S3 settings are needed to write there")
-        endpoint_url = s3.endpoint_url.rstrip("/")
-        scheme, _, endpoint = endpoint_url.partition("://") if "://" in endpoint_url else ("https", "", endpoint_url)
-        filesystem = pafs.S3FileSystem(
-            access_key=s3.access_key_id,
-            secret_key=s3.secret_access_key.get_secret_value(),
-            endpoint_override=endpoint,
-            scheme=scheme,
-            region=s3.region,
-        )
-        return filesystem, uri.split("://", 1)[1]
-    if uri.startswith("file://"):
-        uri = uri.removeprefix("file://")
-    return pafs.LocalFileSystem(), uri
 
 
 # ---------------------------------------------------------------- blocks of lines
@@ -193,15 +167,6 @@ def parse_lines(data: bytes, header: list[str], contract: FileContract) -> pa.Ta
         by_name[IRREGULAR].append(text if len(values) > len(header) + 1 else None)
     extra_rows = pa.table({n: pa.array(v, pa.string()) for n, v in by_name.items()})
     return pa.concat_tables([regular, extra_rows])
-
-
-def single_array(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """A column as one array, without a copy when it already is one chunk (``combine_chunks`` copies)."""
-    import pyarrow as pa
-
-    if isinstance(column, pa.ChunkedArray):
-        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-    return column
 
 
 def _read_csv(data: bytes, column_names: list[str], present: list[str], keep_aside: Any) -> pa.Table:
@@ -557,17 +522,3 @@ def ingest_files(spark: SparkSession, tasks: list[BlockTask]) -> dict[str, tuple
         )
         for name, (rows, quarantined, lines) in totals.items()
     }
-
-
-def s3_values(s3: S3Settings | None) -> dict[str, str] | None:
-    """S3 settings as plain values a Spark task can carry (the secret in clear: tasks need it)."""
-    if s3 is None:
-        return None
-    return {**s3.model_dump(), "secret_access_key": s3.secret_access_key.get_secret_value()}
-
-
-def s3_settings(values: dict[str, str] | None) -> S3Settings | None:
-    """The settings back from :func:`s3_values`, inside a task."""
-    from spanishgas.settings import S3Settings
-
-    return S3Settings(**values) if values else None

@@ -9,12 +9,11 @@ mode, where dividing by zero fails the job instead of giving null.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from spanishgas.feature_registry import CONTACT_LOOKBACK_DAYS, NO_CONTACT_DAYS, feature_names
-from spanishgas.lake import RunWriter
+from spanishgas.lake import LayerRun, RunWriter, manifest_header
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -308,15 +307,6 @@ def recommendation_candidates(features: DataFrame) -> DataFrame:
     )
 
 
-@dataclass
-class GoldResult:
-    """What a gold run wrote."""
-
-    run_id: str
-    manifest: dict[str, Any]
-    tables: dict[str, str]
-
-
 def build_gold(
     spark: SparkSession,
     lake: Lake,
@@ -324,7 +314,7 @@ def build_gold(
     run_id: str,
     horizon_days: int = 90,
     warmup_months: int = WARMUP_MONTHS,
-) -> GoldResult:
+) -> LayerRun:
     """Read a published silver run and write gold's tables under ``gold/runs/<run_id>``."""
     from pyspark.sql import functions as F
 
@@ -357,11 +347,7 @@ def build_gold(
     grid.unpersist()
     rows = {name: spark.read.parquet(path).count() for name, path in tables.items()}
     manifest = {
-        "layer": "gold",
-        "run_id": run_id,
-        "silver_run": silver_run,
-        "started_at": started.isoformat(),
-        "finished_at": datetime.now(UTC).isoformat(),
+        **manifest_header("gold", run_id, started, silver_run=silver_run),
         "as_of_dates": [d.isoformat() for d in dates],
         "label_date": str(label_date),
         "horizon_days": horizon_days,
@@ -369,4 +355,4 @@ def build_gold(
         "seconds": timings,
         "tables": tables,
     }
-    return GoldResult(run_id=run_id, manifest=manifest, tables=tables)
+    return LayerRun(run_id=run_id, manifest=manifest, tables=tables)

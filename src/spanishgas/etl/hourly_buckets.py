@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from spanishgas.etl.bronze import REASON
+from spanishgas.calendar import LOCAL_TZ, dst_days
+from spanishgas.etl.arrow_io import lake_filesystem, s3_settings, s3_values, single_array
+from spanishgas.etl.rows import GAS_KWH_PER_M3, REASON
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -41,8 +43,6 @@ def customer_buckets(customer_ids: pa.Array | pa.ChunkedArray, buckets: int) -> 
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from spanishgas.etl.bulk_csv import single_array
-
     encoded = single_array(customer_ids)
     if not pa.types.is_dictionary(encoded.type):
         encoded = pc.dictionary_encode(encoded)
@@ -58,8 +58,6 @@ def bucket_file_name(file_number: int, block_number: int, bucket: int) -> str:
 def split_by_bucket(table: pa.Table, buckets: int) -> dict[int, pa.Table]:
     """The rows of ``table`` per customer bucket (only buckets that have rows)."""
     import pyarrow.compute as pc
-
-    from spanishgas.etl.bulk_csv import single_array
 
     # as a dictionary, the ids are hashed once each and moved as integers (the rows are reordered below)
     ids = pc.dictionary_encode(single_array(table.column("customer_id")))
@@ -101,8 +99,6 @@ def drop_exact_duplicates(readings: pa.Table) -> pa.Table:
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
-
-    from spanishgas.etl.bulk_csv import single_array
 
     ids = single_array(readings.column("customer_id"))
     if not pa.types.is_dictionary(ids.type):
@@ -169,7 +165,6 @@ def conform_readings(readings: pa.Table, holidays: list[date], years: list[int])
     import pyarrow.compute as pc
 
     from spanishgas.calendar import PEAK_HOURS, STANDARD_HOURS
-    from spanishgas.etl.silver import GAS_KWH_PER_M3, LOCAL_TZ, dst_days
 
     spring, autumn = dst_days(years)
     local = readings.column("timestamp").combine_chunks()
@@ -234,8 +229,6 @@ def monthly_totals(clean: pa.Table) -> pa.Table:
     """Arrow twin of :func:`spanishgas.etl.silver.monthly_consumption` (same columns, in order)."""
     import pyarrow as pa
     import pyarrow.compute as pc
-
-    from spanishgas.etl.bulk_csv import single_array
 
     elec, period = clean.column("elec_kwh"), clean.column("tariff_period")
     month = pc.cast(pc.floor_temporal(clean.column("local_ts"), unit="month"), pa.date32())
@@ -317,8 +310,6 @@ def conform_bucket(task: BucketTask) -> dict[str, Any]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from spanishgas.etl.bulk_csv import lake_filesystem, s3_settings, single_array
-
     # bronze and silver are in the same lake, so one file system serves both
     filesystem, root = lake_filesystem(task.silver_uri, s3_settings(task.s3))
     parts = [
@@ -394,8 +385,6 @@ def build_hourly(
     quarantined."""
     import pyarrow as pa
     from pyarrow import fs as pafs
-
-    from spanishgas.etl.bulk_csv import lake_filesystem, s3_values
 
     bronze_fs, bronze_root = lake_filesystem(bronze_table_uri, s3)
     names = [info.base_name for info in bronze_fs.get_file_info(pafs.FileSelector(bronze_root)) if info.is_file]

@@ -64,7 +64,7 @@ def run_bronze(
     lake = Lake(spark, str(settings.lake_uri))
     run_id = run_id or new_run_id("bronze")
     t0 = time.perf_counter()
-    s3 = settings.s3 if str(settings.lake_uri).startswith(("s3a://", "s3://")) else None
+    s3 = None if settings.lake_is_local else settings.s3
     result = ingest(spark, lake, Path(raw_dir or settings.raw_dir), run_id, etl=settings.etl, s3=s3)
     manifest = result.manifest
     contracts = gates.contract_by_table()
@@ -91,7 +91,7 @@ def run_silver(
     bronze_run = bronze_run or lake.latest_run("bronze")
     run_id = run_id or new_run_id("silver")
     t0 = time.perf_counter()
-    s3 = settings.s3 if str(settings.lake_uri).startswith(("s3a://", "s3://")) else None
+    s3 = None if settings.lake_is_local else settings.s3
     try:
         result = build_silver(
             spark, lake, bronze_run, run_id, s3=s3, max_conflicting_share=settings.etl.max_conflicting_share
@@ -167,8 +167,8 @@ def layer_summary(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def layer_errors() -> tuple[type[Exception], ...]:
-    """Failures that mean "bad input or failed gate, nothing published" (reported without a traceback)."""
-    from spanishgas.etl.bronze import DeliveryError
-    from spanishgas.lake import LakeError
+    """Failures that mean "nothing published" (bad input, a failed gate, a lost server), reported without a
+    traceback: every error the platform raises on purpose."""
+    from spanishgas.errors import PlatformError
 
-    return (DeliveryError, gates.GateFailed, LakeError)
+    return (PlatformError,)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from spanishgas.calendar import PEAK_HOURS, STANDARD_HOURS, national_holidays
-from spanishgas.etl.bronze import MAPPED, DeliveryError
-from spanishgas.lake import RunWriter
+from spanishgas.calendar import LOCAL_TZ, PEAK_HOURS, STANDARD_HOURS, dst_days, national_holidays
+from spanishgas.etl.rows import GAS_KWH_PER_M3, MAPPED, DeliveryError
+from spanishgas.lake import LayerRun, RunWriter, manifest_header
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -24,9 +24,7 @@ if TYPE_CHECKING:
     from spanishgas.lake import Lake
     from spanishgas.settings import S3Settings
 
-GAS_KWH_PER_M3 = 11.0
 HOURLY_PARTITIONS = 64
-LOCAL_TZ = "Europe/Madrid"
 PRICE_COLUMNS = (
     "variable_price_tier1_eur_kwh",
     "variable_price_tier2_eur_kwh",
@@ -199,16 +197,6 @@ def split_known_readings(readings: DataFrame, customers: DataFrame) -> tuple[Dat
 
 
 # ---------------------------------------------------------------- hourly consumption
-
-
-def dst_days(years: list[int]) -> tuple[list[date], list[date]]:
-    """Last Sundays of March (clocks go forward) and October (clocks go back) in Spain."""
-
-    def last_sunday(year: int, month: int) -> date:
-        d = date(year, month + 1, 1) - timedelta(days=1)
-        return d - timedelta(days=(d.weekday() - 6) % 7)
-
-    return [last_sunday(y, 3) for y in years], [last_sunday(y, 10) for y in years]
 
 
 def tariff_period_expr(local_ts: Column, holidays: list[date]) -> Column:
@@ -522,15 +510,6 @@ def customer_month(monthly: DataFrame, prices: DataFrame, costs: DataFrame, cust
 # ---------------------------------------------------------------- the run
 
 
-@dataclass
-class SilverResult:
-    """What a silver run wrote."""
-
-    run_id: str
-    manifest: dict[str, Any]
-    tables: dict[str, str]
-
-
 SILVER_TABLES = (
     "customers",
     "contracts",
@@ -550,7 +529,7 @@ def build_silver(
     run_id: str,
     s3: S3Settings | None = None,
     max_conflicting_share: float = 0.01,
-) -> SilverResult:
+) -> LayerRun:
     """Read a published bronze run, write every silver table under ``silver/runs/<run_id>``.
 
     When bronze wrote the hourly readings in customer buckets, they are cleaned one bucket per task in
@@ -656,11 +635,7 @@ def build_silver(
     prices.unpersist()
     monthly.unpersist()
     manifest = {
-        "layer": "silver",
-        "run_id": run_id,
-        "bronze_run": bronze_run,
-        "started_at": started.isoformat(),
-        "finished_at": datetime.now(UTC).isoformat(),
+        **manifest_header("silver", run_id, started, bronze_run=bronze_run),
         "rows": counts,
         "quarantined_by_reason": q_counts,
         # per snapshot file: exact repeats dropped, rows conflicting on the key quarantined
@@ -668,4 +643,4 @@ def build_silver(
         "seconds": timings,
         "tables": tables,
     }
-    return SilverResult(run_id=run_id, manifest=manifest, tables=tables)
+    return LayerRun(run_id=run_id, manifest=manifest, tables=tables)

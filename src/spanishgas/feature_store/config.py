@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from spanishgas.errors import PlatformError
+
 if TYPE_CHECKING:
     from feast import RepoConfig
 
     from spanishgas.settings import Settings
 
 
-class FeatureStoreConfigError(ValueError):
+class FeatureStoreConfigError(PlatformError, ValueError):
     """The feature store configuration cannot be built."""
 
 

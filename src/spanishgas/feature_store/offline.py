@@ -15,11 +15,12 @@ import io
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spanishgas.errors import PlatformError
 from spanishgas.feature_registry import feature_names
 from spanishgas.feature_store.definitions import CREATED_FIELD, JOIN_KEY, PROFILE_FIELDS, TIMESTAMP_FIELD
 from spanishgas.postgres import create_database, replace_table, transaction
@@ -35,7 +36,7 @@ MATERIALIZED_TABLE = "feature_materialized_load"  # the load the online store re
 MATERIALIZED_FILE = "materialized_load.json"
 
 
-class FeatureLoadError(RuntimeError):
+class FeatureLoadError(PlatformError, RuntimeError):
     """The gold features cannot be loaded into the offline store."""
 
 
@@ -112,9 +113,10 @@ def read_gold_features(settings: Settings, gold_run: str | None = None) -> tuple
 
 
 def load_offline(settings: Settings, gold_run: str | None = None) -> LoadReport:
-    """Replace the offline store's features with a published gold run (the latest unless named)."""
-    import pyarrow.compute as pc
+    """Replace the offline store's features with a published gold run (the latest unless named).
 
+    In the stack profile the load log's row is written in the transaction that swaps the table, so the log
+    never names a load the table does not hold (a load killed half-way leaves both as they were)."""
     from spanishgas.progress import steps
 
     started = time.perf_counter()
@@ -123,10 +125,32 @@ def load_offline(settings: Settings, gold_run: str | None = None) -> LoadReport:
         if table.num_rows == 0:
             raise FeatureLoadError(f"gold run {run_id} has no feature rows; nothing loaded")
         step(f"read {table.num_rows:,} rows of gold run {run_id}")
-        target = write_offline_table(settings, table)
-        step(f"wrote the offline store ({target})")
+        report = _report(run_id, table, offline_target(settings), started)
+
+        def finished() -> LoadReport:
+            return replace(report, seconds=round(time.perf_counter() - started, 2))
+
+        if settings.profile == "local":
+            write_offline_table(settings, table)
+            report = finished()
+            record_load(settings, report)
+        else:
+
+            def log(cursor: Any) -> None:
+                nonlocal report
+                report = finished()
+                _insert_load(cursor, report)
+
+            write_offline_table(settings, table, log)
+        step(f"wrote the offline store ({report.target})")
+    return report
+
+
+def _report(run_id: str, table: pa.Table, target: str, started: float) -> LoadReport:
+    import pyarrow.compute as pc
+
     events = table[TIMESTAMP_FIELD]
-    report = LoadReport(
+    return LoadReport(
         gold_run_id=run_id,
         rows=table.num_rows,
         customers=len(pc.unique(table[JOIN_KEY])),
@@ -136,8 +160,13 @@ def load_offline(settings: Settings, gold_run: str | None = None) -> LoadReport:
         seconds=round(time.perf_counter() - started, 2),
         loaded_at=datetime.now(UTC).isoformat(),
     )
-    record_load(settings, report)
-    return report
+
+
+def offline_target(settings: Settings) -> str:
+    """Where the profile's offline store keeps the features (a file, or a Postgres table)."""
+    if settings.profile == "local":
+        return str(local_features_path(settings))
+    return f"postgres:{settings.feast.database}.{settings.feast.offline_table}"
 
 
 def last_load(settings: Settings) -> LoadReport:
@@ -159,14 +188,15 @@ def last_load(settings: Settings) -> LoadReport:
         return LoadReport(**row[0])
 
 
-def write_offline_table(settings: Settings, table: pa.Table) -> str:
-    """Replace the offline store's feature table with ``table`` (shaped by :func:`prepare_features`)."""
+def write_offline_table(settings: Settings, table: pa.Table, then: Any = None) -> str:
+    """Replace the offline store's feature table with ``table`` (shaped by :func:`prepare_features`).
+    In the stack profile, ``then(cursor)`` runs in the same transaction, after the swap."""
     missing = [c for c in offline_columns() if c not in table.column_names]
     if missing:
         raise FeatureLoadError(f"feature table lacks columns {missing}")
     if settings.profile == "local":
         return str(_write_local(settings, table.select(offline_columns())))
-    return _copy_to_postgres(settings, table)
+    return _copy_to_postgres(settings, table, then)
 
 
 def _write_local(settings: Settings, table: pa.Table) -> Path:
@@ -194,14 +224,18 @@ def record_load(settings: Settings, report: LoadReport) -> None:
         _write_json(local_report_path(settings), asdict(report))
         return
     with transaction(settings, settings.feast.database) as conn, conn.cursor() as cur:
-        cur.execute(
-            f"CREATE TABLE IF NOT EXISTS {LOAD_LOG_TABLE} (id bigserial PRIMARY KEY, gold_run_id text NOT NULL,"
-            " loaded_at timestamptz NOT NULL DEFAULT now(), report jsonb NOT NULL)"
-        )
-        cur.execute(
-            f"INSERT INTO {LOAD_LOG_TABLE} (gold_run_id, report) VALUES (%s, %s)",
-            (report.gold_run_id, json.dumps(asdict(report))),
-        )
+        _insert_load(cur, report)
+
+
+def _insert_load(cursor: Any, report: LoadReport) -> None:
+    cursor.execute(
+        f"CREATE TABLE IF NOT EXISTS {LOAD_LOG_TABLE} (id bigserial PRIMARY KEY, gold_run_id text NOT NULL,"
+        " loaded_at timestamptz NOT NULL DEFAULT now(), report jsonb NOT NULL)"
+    )
+    cursor.execute(
+        f"INSERT INTO {LOAD_LOG_TABLE} (gold_run_id, report) VALUES (%s, %s)",
+        (report.gold_run_id, json.dumps(asdict(report))),
+    )
 
 
 def _materialized_path(settings: Settings) -> Path:
@@ -273,7 +307,7 @@ def _postgres_type(name: str) -> str:
     return "double precision"
 
 
-def _copy_to_postgres(settings: Settings, table: pa.Table) -> str:
+def _copy_to_postgres(settings: Settings, table: pa.Table, then: Any = None) -> str:
     """COPY into a staging table, then swap it for the live one in one transaction."""
     import pyarrow.csv as pacsv
 
@@ -291,5 +325,6 @@ def _copy_to_postgres(settings: Settings, table: pa.Table) -> str:
         [(c, _postgres_type(c)) for c in columns],
         buffer,
         index_columns=(JOIN_KEY, TIMESTAMP_FIELD),
+        then=then,
     )
-    return f"postgres:{settings.feast.database}.{live}"
+    return offline_target(settings)

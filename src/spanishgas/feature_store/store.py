@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from spanishgas.errors import service_call
 from spanishgas.feature_store.definitions import (
     JOIN_KEY,
     MODEL_SERVICE,
@@ -84,8 +85,27 @@ def materialize(
     value whose snapshot time is not newer than the stored one, so when a load ends no later than the
     one materialized before (a correction, not a new month), the customers' Redis rows are cleared first:
     the API answers "no features" until the copy finishes (seconds; docs/feature_store.md).
+
+    Nothing records a copy as done before it is: when Redis or Postgres goes away half-way (or the process
+    is killed), the online store may hold part of the copy, and the next run copies the same window again
+    (ServiceUnavailable says so).
     """
-    store = store or get_store(settings)
+    if settings.profile == "local":
+        return _copy_to_online(settings, store or get_store(settings), start, end)
+    redis, pg = settings.redis, settings.postgres
+    again = "nothing is recorded as materialized: the next `spanishgas features materialize` copies the window again"
+    with (
+        service_call("Redis", f"{redis.host}:{redis.port}", again, clients=("redis",)),
+        # the offline store (psycopg) and Feast's SQL registry (SQLAlchemy) are both on Postgres
+        service_call("Postgres", f"{pg.host}:{pg.port}", again, clients=("psycopg", "psycopg2", "sqlalchemy")),
+    ):
+        return _copy_to_online(settings, store or get_store(settings), start, end)
+
+
+def _copy_to_online(
+    settings: Settings, store: FeatureStore, start: datetime | None, end: datetime | None
+) -> MaterializeReport:
+    """:func:`materialize`'s copy: the window of each view, then the record of what was copied."""
     load = last_load(settings)
     if end is None:
         end = datetime.fromisoformat(load.last_event) + timedelta(seconds=1)

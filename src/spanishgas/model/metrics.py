@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from spanishgas.errors import PlatformError
+
 
 def threshold_at_recall(y: np.ndarray, p: np.ndarray, recall_target: float) -> float:
     """The threshold with the highest precision among those whose recall is at least ``recall_target``."""
@@ -86,7 +88,7 @@ def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
     return float(np.sqrt(max(var, 0.0)))
 
 
-class LeakageSuspected(AssertionError):
+class LeakageSuspected(PlatformError, AssertionError):
     """The model ranks better than the ground-truth probabilities, which no honest model can."""
 
 

@@ -12,6 +12,7 @@ import mlflow
 import mlflow.pyfunc
 import pandas as pd
 
+from spanishgas.errors import PlatformError
 from spanishgas.model.churn_model import ChurnModel
 from spanishgas.model.metrics import ranking_metrics
 from spanishgas.model.test_scores import GATE_SCORES, PROBABILITY, TEST_SCORES, log_scores, scores_frame, version_column
@@ -91,7 +92,8 @@ def log_training_run(
 ) -> tuple[str, str]:
     """Log a training run (parameters, metrics, plots, data version, model card, the test rows' scores,
     model with signature and input example); when ``register``, register the model and give the new version
-    the challenger alias. Returns the run id and the model version ("" when not registered)."""
+    its tags (the challenger alias comes later: :func:`name_challenger`). Returns the run id and the model
+    version ("" when not registered)."""
     from mlflow.models import infer_signature
 
     from spanishgas.model.card import model_card
@@ -148,7 +150,6 @@ def log_training_run(
     version = ""
     if register:
         version = str(info.registered_model_version)
-        client.set_registered_model_alias(name, CHALLENGER, version)
         for key, value in {
             "experiment_set": report.experiment,
             "feature_service": report.feature_service,
@@ -158,6 +159,12 @@ def log_training_run(
         }.items():
             client.set_model_version_tag(name, version, key, value)
     return run_id, version
+
+
+def name_challenger(settings: Settings, version: str) -> None:
+    """Give a registered version the challenger alias: the last step of a training, once everything the
+    version needs (its tags, its monitoring reference) is in place."""
+    configure(settings).set_registered_model_alias(settings.model.registered_name, CHALLENGER, version)
 
 
 @dataclass
@@ -359,11 +366,11 @@ def rollback(settings: Settings, reason: str = "") -> dict[str, Any]:
     return outcome
 
 
-class RollbackError(RuntimeError):
+class RollbackError(PlatformError, RuntimeError):
     """There is nothing to roll back to."""
 
 
-class RetiredFeatures(RuntimeError):
+class RetiredFeatures(PlatformError, RuntimeError):
     """A registered model needs features the pipeline no longer builds (retrain and promote)."""
 
 

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+from spanishgas.errors import PlatformError
+
 if TYPE_CHECKING:
     import pandas as pd
 
 
-class SplitError(ValueError):
+class SplitError(PlatformError, ValueError):
     """The training set has too few as-of dates for a forward split with gaps."""
 
 

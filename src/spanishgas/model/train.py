@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from spanishgas.errors import service_call
 from spanishgas.feature_registry import experiment_features
 from spanishgas.feature_store.definitions import experiment_service_name
 from spanishgas.model.churn_model import (
@@ -264,6 +265,14 @@ def fit_churn_model(
     return model, report, {"churn model": p_test, **baseline_scores}
 
 
+# What a training whose registry went away leaves: the trials are in the Optuna study (keyed by the data),
+# so the same command resumes the study, fits the same best model and registers it.
+REGISTER_LATER = (
+    "no alias moved; the finished trials are kept in the Optuna study, so `spanishgas train` run again with the"
+    " same data once the server answers reuses them, fits the same model and registers it as the challenger"
+)
+
+
 def train(
     settings: Settings,
     experiment: str | None = None,
@@ -272,7 +281,7 @@ def train(
     data: TrainingData | None = None,
 ) -> TrainReport:
     """Train one experiment's model, log it to MLflow and, when ``register``, make it the challenger."""
-    from spanishgas.model.registry import log_training_run
+    from spanishgas.model.registry import log_training_run, name_challenger
     from spanishgas.monitoring.reference import record_reference
 
     experiment = experiment or settings.model.experiment
@@ -285,11 +294,15 @@ def train(
 
         baselines = {k: v for k, v in scores.items() if k != "churn model"}
         plots = save_plots(model, test, scores["churn model"], baselines, Path(tmp) / "plots")
-        run_id, version = log_training_run(
-            settings, model, report, data, test, plots, register=register, test_probability=scores["churn model"]
-        )
+        with service_call("The MLflow tracking server", str(settings.mlflow_tracking_uri), REGISTER_LATER):
+            run_id, version = log_training_run(
+                settings, model, report, data, test, plots, register=register, test_probability=scores["churn model"]
+            )
     # Drift is measured against the served model's own training rows (docs/monitoring.md).
-    record_reference(settings, model, data.frame, split, version, run_id)
+    with service_call("The MLflow tracking server", str(settings.mlflow_tracking_uri), REGISTER_LATER):
+        record_reference(settings, model, data.frame, split, version, run_id)
+        if version:
+            name_challenger(settings, version)  # last, so a training stopped before it moved no alias
     report.mlflow_run_id, report.model_version = run_id, version
     return report
 

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from spanishgas.errors import service_call
 from spanishgas.monitoring.business import BUSINESS_COLUMNS, plan_row
 from spanishgas.monitoring.decision import DecisionInputs, RetrainingDecision, decide
 from spanishgas.monitoring.drift import drifted_importance_share, feature_drift, prediction_drift
 from spanishgas.monitoring.performance import cohort_rows, cohort_tables
-from spanishgas.monitoring.publish import push_metrics, write_database
+from spanishgas.monitoring.publish import NOT_PUBLISHED, database_address, push_metrics, write_database
 from spanishgas.monitoring.quality import quality_tables
 from spanishgas.monitoring.reference import ReferenceMissing, ReferenceProfile, load_reference
 from spanishgas.monitoring.rules import ALERT, load_thresholds
@@ -238,9 +239,12 @@ def run_monitor(settings: Settings, push: bool = True, now: datetime | None = No
         "rows": {name: len(frame) for name, frame in tables.items()},
         "seconds_after_inputs_read": seconds,
     }
-    result.lake_path = inputs.lake.publish_tables(MONITORING_LAYER, run_id, tables, manifest)
+    result.lake_path = inputs.lake.write_run(MONITORING_LAYER, run_id, tables, manifest)
     tags = {"snapshot_date": pd.Timestamp(snapshot_date), "model_version": inputs.champion.version}
-    result.database_tables = write_database(settings, run_id, finished.isoformat(), tables, tags)
+    # The database rows go in before the lake's marker: a lost database leaves the run unpublished.
+    with service_call("The monitoring database", database_address(settings), NOT_PUBLISHED):
+        result.database_tables = write_database(settings, run_id, finished.isoformat(), tables, tags)
+    inputs.lake.publish_run(MONITORING_LAYER, run_id, manifest)
     result.push = push_metrics(settings, result) if push else "not pushed (--no-push)"
     return result
 

@@ -31,6 +31,17 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# What a monitoring run whose database went away leaves behind.
+NOT_PUBLISHED = "the run is not published (the decision stays the previous run's): run `spanishgas monitor` again"
+
+
+def database_address(settings: Settings) -> str:
+    """The monitoring database's URL with any password hidden (for error messages)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(str(settings.monitoring.database_url)).render_as_string(hide_password=True)
+
+
 def write_database(
     settings: Settings,
     run_id: str,

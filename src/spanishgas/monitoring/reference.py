@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from spanishgas.errors import PlatformError
 from spanishgas.feature_registry import features as registry_features
 from spanishgas.model.metrics import evaluate
 from spanishgas.monitoring import stats
@@ -47,7 +48,7 @@ ONE_HOT_GROUPS = {"sales_channel": "is_channel_", "renewal_window": "renewal_buc
 NO_FLAG = "none"
 
 
-class ReferenceMissing(LookupError):
+class ReferenceMissing(PlatformError, LookupError):
     """A model version has no reference profile (registered before monitoring existed)."""
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spanishgas.contracts import RAW_FILES, FileContract
+from spanishgas.errors import PlatformError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -33,7 +34,7 @@ NULL_FEATURES = "_missing_feature_count"
 MISSING_REQUIRED = "_missing_required_values"
 
 
-class GateFailed(RuntimeError):
+class GateFailed(PlatformError, RuntimeError):
     """A layer's data broke its expectations; the layer is not published."""
 
     def __init__(self, layer: str, table: str, failures: list[dict[str, Any]]) -> None:

@@ -178,9 +178,12 @@ def _score_and_publish(settings: Settings, budget_eur: float | None, as_of: date
     manifest = {**meta, "summary": summary, "rows": len(table), "holdout_share": settings.retention.holdout_share}
     manifest["tables"] = [SCORES_TABLE, HISTORY_TABLE]
     tables = {SCORES_TABLE: table, HISTORY_TABLE: history}
-    folder = LakeReader.from_settings(settings).publish_tables(SCORES_LAYER, run_id, tables, manifest)
-    path = f"{folder}/{SCORES_TABLE}.parquet"
+    lake = LakeReader.from_settings(settings)
+    folder = lake.write_run(SCORES_LAYER, run_id, tables, manifest)
+    # Postgres is swapped before the lake's marker: a failed swap leaves both on the previous run.
     pg_table = _to_postgres(settings, table) if settings.profile == "stack" else None
+    lake.publish_run(SCORES_LAYER, run_id, manifest)
+    path = f"{folder}/{SCORES_TABLE}.parquet"
     step(f"published {run_id}")
     return ScoreResult(run_id, len(table), summary, round(seconds, 2), path, pg_table, table)
 

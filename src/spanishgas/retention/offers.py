@@ -18,10 +18,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from spanishgas.errors import PlatformError
+
 NO_OFFER = "no_offer"
 
 
-class GuardrailViolation(ValueError):
+class GuardrailViolation(PlatformError, ValueError):
     """A recommendation breaks a rule that must never be broken."""
 
 

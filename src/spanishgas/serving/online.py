@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from spanishgas.errors import PlatformError
 from spanishgas.feature_store.definitions import CALL_CENTER_SERVICE, JOIN_KEY
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from spanishgas.settings import Settings
 
 
-class OnlineStoreUnavailable(RuntimeError):
+class OnlineStoreUnavailable(PlatformError, RuntimeError):
     """The online store did not answer (down, or slower than the timeout)."""
 
 

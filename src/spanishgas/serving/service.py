@@ -176,6 +176,16 @@ class ScoreCache:
             self.hits += 1
             return found
 
+    def keep_only(self, version: str, segment_version: str) -> int:
+        """Drop the answers of every other pair of model versions (no request asks for them once a new
+        champion serves); returns how many were dropped. Without it each champion move would leave a whole
+        cache of the previous version's answers in memory until evicted."""
+        with self._lock:
+            stale = [k for k in self._items if k[:2] != (version, segment_version)]
+            for key in stale:
+                del self._items[key]
+        return len(stale)
+
     def put(self, key: tuple[Any, ...], value: ScoredVector) -> None:
         """Keep an answer, evicting the least recently used beyond the size."""
         if not self.size:
@@ -250,8 +260,13 @@ class ScoringService:
             except OnlineStoreUnavailable as exc:
                 log.warning("cache warm-up skipped: %s", exc)
         self._use(served)
+        dropped = self.cache.keep_only(served.version, served.segment_version)
+        if dropped:
+            log.info("dropped %d cached answers of the previous versions", dropped)
         # The model and tens of thousands of cached answers live as long as the process: keep them out of
-        # the garbage collector's full passes, which otherwise stall requests for milliseconds.
+        # the garbage collector's full passes, which otherwise stall requests for milliseconds. Objects
+        # frozen before are thawed first, so the previous model and its answers can be collected.
+        gc.unfreeze()
         gc.collect()
         gc.freeze()
         return True
@@ -297,6 +312,7 @@ class ScoringService:
         except OnlineStoreUnavailable as exc:
             log.warning("cache re-warm skipped: %s", exc)
             return False
+        gc.unfreeze()
         gc.collect()
         gc.freeze()  # as after a load: the new answers stay out of the collector's full passes
         self.materialization = record

@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spanishgas.contracts import CONSUMPTION_HOURLY, COSTS_BY_PROVINCE, ColumnType
-from spanishgas.etl.bronze import RawFile, count_data_lines, fingerprint
+from spanishgas.etl.arrow_io import lake_filesystem
+from spanishgas.etl.bronze import RawFile, fingerprint
 from spanishgas.etl.bulk_csv import (
     BlockTask,
     conform_lines,
     ingest_block,
-    lake_filesystem,
     parse_column,
     parse_lines,
     plan_blocks,
@@ -25,6 +25,7 @@ from spanishgas.etl.bulk_csv import (
     uncovered,
     with_lineage,
 )
+from spanishgas.etl.rows import count_data_lines
 from spanishgas.settings import S3Settings
 
 pytestmark = pytest.mark.unit

@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from spanishgas.calendar import national_holidays
+from spanishgas.calendar import dst_days, national_holidays
 from spanishgas.etl import silver
 from spanishgas.etl.silver import (
     classify_intent,
@@ -17,7 +17,6 @@ from spanishgas.etl.silver import (
     conform_prices,
     customer_month,
     dedupe_entity,
-    dst_days,
     monthly_consumption,
     split_known_readings,
     vader_compound,
