@@ -38,10 +38,10 @@ SEED = int(os.environ.get("SPANISHGAS_CRASH_SEED", random.SystemRandom().randran
 
 @dataclass
 class Timing:
-    """When a complete run printed its first line, and when it ended (seconds after its start)."""
+    """When a complete run printed its first and its last line (seconds after its start)."""
 
     first_output_s: float
-    seconds: float
+    last_output_s: float
 
 
 def _run(args: list[str], env: dict[str, str]) -> Timing:
@@ -51,15 +51,14 @@ def _run(args: list[str], env: dict[str, str]) -> Timing:
         [*CLI, *args], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     )
     assert process.stdout is not None
-    first = None
-    lines = []
+    stamps, lines = [], []
     for line in process.stdout:
-        first = first if first is not None else time.monotonic() - started
+        stamps.append(time.monotonic() - started)
         lines.append(line.decode(errors="replace"))
     code = process.wait()
     assert code == 0, f"`spanishgas {' '.join(args)}` failed ({code}):\n{''.join(lines[-40:])}"
-    seconds = time.monotonic() - started
-    return Timing(first if first is not None else 0.0, seconds)
+    assert stamps, f"`spanishgas {' '.join(args)}` printed nothing"
+    return Timing(stamps[0], stamps[-1])
 
 
 def _killed_at(args: list[str], env: dict[str, str], delay_s: float) -> bool:
@@ -79,11 +78,20 @@ def _killed_at(args: list[str], env: dict[str, str], delay_s: float) -> bool:
 
 
 def crash_then_rerun(
-    args: list[str], env: dict[str, str], seen: Callable[[], Any], rng: random.Random, changes: bool = True
+    args: list[str],
+    env: dict[str, str],
+    seen: Callable[[], Any],
+    rng: random.Random,
+    whole: Callable[[Any, Any], bool] | None = None,
+    changes: bool = True,
 ) -> None:
-    """Complete run, a run killed at a random point of its work, a rerun; ``seen()`` is what readers see."""
+    """Complete run, a run killed at a random point of its work, a rerun; ``seen()`` is what readers see.
+
+    After the kill readers must see exactly what they saw before, or (when the kill came after the stage
+    had published, on its way out) a whole new publication as ``whole(before, after)`` checks it: never
+    anything in between."""
     timing = _run(args, env)
-    low, high = timing.first_output_s, 0.95 * timing.seconds
+    low, high = timing.first_output_s, timing.last_output_s
     for _ in range(4):
         before = seen()
         delay = rng.uniform(low, high)
@@ -92,12 +100,20 @@ def crash_then_rerun(
         high = delay  # it was faster this time: draw again below
     else:
         pytest.fail(f"`spanishgas {' '.join(args)}` always finished before the kill (last draw {delay:.1f} s)")
-    print(f"spanishgas {' '.join(args)}: killed {delay:.2f} s after its start (work from {low:.1f} s, seed {SEED})")
-    assert seen() == before, "a killed run changed what readers see"
-    _run(args, env)
     after = seen()
+    outcome = "readers see the previous output"
+    if after != before:
+        assert whole is not None and whole(before, after), f"a killed run left a half-published output: {after}"
+        outcome = "it had published, whole"
+    print(f"spanishgas {' '.join(args)}: killed {delay:.2f} s after its start (work {low:.1f}-{high:.1f} s): {outcome}")
+    _run(args, env)
     if changes:
-        assert after != before, "the rerun published nothing new"
+        assert seen() != after, "the rerun published nothing new"
+
+
+def _one_more_run(before: Any, after: Any) -> bool:
+    """A lake layer's whole publication: exactly one more published run (its manifest read back whole)."""
+    return after[0][:-1] == before[0] and after[1]["run_id"] == after[0][-1]
 
 
 # ---- what readers see, per kind of output
@@ -236,7 +252,7 @@ def stack_world(model_lake, postgres_dsn, tmp_path_factory) -> Iterator[tuple[Pa
 @pytest.mark.parametrize("layer", ["bronze", "silver", "gold"])
 def test_a_killed_layer_run_publishes_nothing_and_the_rerun_succeeds(etl_world, layer: str, rng) -> None:  # type: ignore[no-untyped-def]
     root, env = etl_world
-    crash_then_rerun([layer], env, lambda: _lake_runs(root / "lake", layer), rng)
+    crash_then_rerun([layer], env, lambda: _lake_runs(root / "lake", layer), rng, _one_more_run)
     # the killed run's folder may be there (its parts, no marker); readers never list it
     from spanishgas.lake_reader import LakeReader
 
@@ -257,17 +273,30 @@ def test_killed_stack_stages_leave_the_previous_output_serving(stack_world, post
         features = _table_state(postgres_dsn, feast_db, "customer_features", f"max({CREATED_FIELD})")
         return features, _table_state(postgres_dsn, feast_db, LOAD_LOG_TABLE, "max(id)")
 
-    crash_then_rerun(["features", "load"], env, offline, rng)
+    def new_load(before: Any, after: Any) -> bool:
+        # the same gold run again: the same rows (created when gold was published), with one more log row,
+        # which the swap's transaction writes, so the table was replaced whole
+        (rows, created, _), (loads, last, _) = before
+        (rows_now, created_now, staging), (loads_now, last_now, _) = after
+        same_rows = (rows_now, created_now, staging) == (rows, created, None)
+        return same_rows and (loads_now, last_now) == (loads + 1, last + 1)
+
+    crash_then_rerun(["features", "load"], env, offline, rng, new_load)
     _run(["features", "apply"], env)
 
     online = _online_state(env)
     # the same window each time, so every run copies for real and readers must see the same vectors
     _run(["features", "materialize"], env)
     window = _last_window(env)
-    crash_then_rerun(["features", "materialize", "--start", window[0], "--end", window[1]], env, online, rng, False)
+    crash_then_rerun(
+        ["features", "materialize", "--start", window[0], "--end", window[1]], env, online, rng, changes=False
+    )
     assert online(), "the online store holds no customer"
 
-    crash_then_rerun(["train", "--trials", "2"], env, lambda: _aliases(env), rng)
+    def new_challenger(before: Any, after: Any) -> bool:
+        return after[0] == before[0] and after[1] not in (None, before[1])
+
+    crash_then_rerun(["train", "--trials", "2"], env, lambda: _aliases(env), rng, new_challenger)
     _run(["promote", "--floor", "0", "--reason", "crash-safety test"], env)
     _run(["segment"], env)
 
@@ -275,8 +304,13 @@ def test_killed_stack_stages_leave_the_previous_output_serving(stack_world, post
         state = _table_state(postgres_dsn, platform_db, "customer_scores", "min(run_id), max(run_id)")
         return _lake_runs(root / "lake", "scores")[0], state
 
-    crash_then_rerun(["score"], env, scores, rng)
-    crash_then_rerun(["monitor", "--no-push"], env, lambda: _lake_runs(root / "lake", "monitoring"), rng)
+    def new_scores(before: Any, after: Any) -> bool:  # one more run in the lake, and Postgres holds it
+        (runs, _), (runs_now, (_, first, last, staging)) = before, after
+        return runs_now[:-1] == runs and first == last == runs_now[-1] and staging is None
+
+    crash_then_rerun(["score"], env, scores, rng, new_scores)
+    monitoring = lambda: _lake_runs(root / "lake", "monitoring")  # noqa: E731
+    crash_then_rerun(["monitor", "--no-push"], env, monitoring, rng, _one_more_run)
 
 
 def _settings(env: dict[str, str]) -> Any:
