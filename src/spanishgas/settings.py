@@ -8,6 +8,11 @@ One object, read from environment variables prefixed ``SPANISHGAS_`` (nested fie
 * ``stack``: Postgres, Redis, an S3-compatible object store and an MLflow tracking server.
 
 Fields left empty are filled from the profile; an explicit value always wins.
+
+Where a deployment runs (``SPANISHGAS_ENVIRONMENT``: dev, staging, production) picks a settings file,
+``infra/environments/<environment>.env``, read before ``.env``; secrets may also come as one file each from
+``SPANISHGAS_SECRETS_DIR`` (Docker and Kubernetes secrets), named like the variable
+(``spanishgas_api__api_keys``). Real environment variables win over every file (docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -18,9 +23,13 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 Profile = Literal["local", "stack"]
+Environment = Literal["dev", "staging", "production"]
+ENVIRONMENTS = ("dev", "staging", "production")
+# Deployment settings files, relative to the working directory (the repository, or /app in the image).
+ENVIRONMENTS_DIR = Path("infra") / "environments"
 
 
 class PostgresSettings(BaseModel):
@@ -75,7 +84,10 @@ class SparkSettings(BaseModel):
     # Few partitions: the machine has 2 cores and the customer-month tables are small.
     shuffle_partitions: int = Field(default=0, description="0 means 4 x available cores")
     ui_enabled: bool = False
-    local_ip: str = "127.0.0.1"
+    local_ip: str = Field(default="127.0.0.1", description="address the driver binds to (0.0.0.0 in a container)")
+    driver_host: str | None = Field(
+        default=None, description="address executors reach the driver at (default: local_ip; a container's name)"
+    )
     jars_packages: str = Field(default="", description="extra spark.jars.packages, e.g. hadoop-aws for s3a")
     extra_conf: dict[str, str] = Field(default_factory=dict)
 
@@ -270,6 +282,7 @@ class Settings(BaseSettings):
     )
 
     profile: Profile = "local"
+    environment: Environment = Field(default="dev", description="the deployment this process belongs to")
     data_root: Path = Path("data")
     raw_dir: Path | None = None
     truth_dir: Path | None = None
@@ -295,6 +308,22 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The usual order (arguments, environment, settings files, secret files), with secret files that
+        may name nested fields (``spanishgas_postgres__password``)."""
+        from pydantic_settings import NestedSecretsSettingsSource
+
+        secrets = NestedSecretsSettingsSource(file_secret_settings, secrets_nested_delimiter="__")
+        return init_settings, env_settings, dotenv_settings, secrets
 
     @model_validator(mode="after")
     def _fill_from_profile(self) -> Settings:
@@ -344,6 +373,7 @@ class Settings(BaseSettings):
         """Effective values worth showing to a person (no secrets)."""
         return {
             "profile": self.profile,
+            "environment": self.environment,
             "raw_dir": str(self.raw_dir),
             "truth_dir": str(self.truth_dir),
             "lake_uri": str(self.lake_uri),
@@ -367,7 +397,21 @@ def _hide_password(url: str) -> str:
     return f"{scheme}://{user}:***@{host}" if ":" in auth else url
 
 
+def environment_files(environment: str, home: Path | None = None) -> tuple[Path, ...]:
+    """The settings files of a deployment environment, lowest priority first: its file under
+    ``infra/environments/`` (required for staging and production), then ``.env``."""
+    if environment not in ENVIRONMENTS:
+        raise ValueError(f"SPANISHGAS_ENVIRONMENT={environment!r}: use one of {', '.join(ENVIRONMENTS)}")
+    home = home or Path.cwd()
+    shared = home / ENVIRONMENTS_DIR / f"{environment}.env"
+    if environment != "dev" and not shared.is_file():
+        raise ValueError(f"SPANISHGAS_ENVIRONMENT={environment}: its settings file {shared} is missing")
+    return shared, home / ".env"
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once on first use (never at import time)."""
-    return Settings()
+    """The process-wide settings, read once on first use (never at import time): the environment's
+    settings file and ``.env`` under the working directory, secret files, then the real environment."""
+    files = environment_files(os.environ.get("SPANISHGAS_ENVIRONMENT") or "dev")
+    return Settings(_env_file=files, _secrets_dir=os.environ.get("SPANISHGAS_SECRETS_DIR") or None)

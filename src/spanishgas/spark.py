@@ -20,7 +20,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.shuffle.partitions": str(sp.effective_shuffle_partitions()),
         "spark.ui.enabled": str(sp.ui_enabled).lower(),
         "spark.ui.showConsoleProgress": "false",
-        "spark.driver.host": sp.local_ip,
+        "spark.driver.host": sp.driver_host or sp.local_ip,
         "spark.driver.bindAddress": sp.local_ip,
         # Timestamps are stored in UTC; local Spanish time is derived explicitly where needed.
         "spark.sql.session.timeZone": "UTC",
