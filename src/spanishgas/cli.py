@@ -380,6 +380,26 @@ def promote_cmd(
         raise typer.Exit(2)
 
 
+@app.command("import-version")
+def import_version_cmd(
+    from_registry: Annotated[str, typer.Option(help="the other environment's MLflow registry (staging's URI)")],
+    version: Annotated[str | None, typer.Option(help="its version to bring (default: its champion)")] = None,
+) -> None:
+    """Copy a version from another environment's registry in as `challenger`; `promote` then judges it here."""
+    from dataclasses import asdict
+
+    from spanishgas.model.transfer import import_version
+    from spanishgas.settings import get_settings
+
+    try:
+        imported = import_version(get_settings(), from_registry, version)
+    except _model_errors() as exc:
+        console.print(f"[red]import failed:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(asdict(imported), indent=2))
+    console.print(f"v{imported.version} is the challenger here: `spanishgas promote` judges it on this environment")
+
+
 @app.command("rollback")
 def rollback_cmd(reason: Annotated[str, typer.Option(help="why, for the decision log")] = "") -> None:
     """Move `champion` back to the previous champion version."""

@@ -163,3 +163,43 @@ def test_stack_scoring_writes_the_postgres_table(
         assert rows == customers == result.rows and 0 < top <= 1
     finally:
         _admin(postgres_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def test_a_version_moves_from_staging_to_production_through_productions_gate(
+    served: dict, mlflow_server: dict[str, str]
+) -> None:
+    """Staging's registry (the served world's) to production's (the tracking server): the whole training run
+    comes along, the version is production's challenger and nothing serves until production's own gate says
+    so; the import and the gate's decision are both recorded in production's registry."""
+    from mlflow.tracking import MlflowClient
+
+    from spanishgas.model.registry import CHALLENGER, CHAMPION, DECISIONS_EXPERIMENT, alias_version, load_version
+    from spanishgas.model.test_scores import TEST_SCORES, read_scores
+    from spanishgas.model.train import promote_challenger
+    from spanishgas.model.transfer import SOURCE_REGISTRY, SOURCE_VERSION, import_version
+    from spanishgas.monitoring.reference import load_reference
+
+    staging = served["settings"]
+    production = staging.model_copy(
+        update={"mlflow_tracking_uri": mlflow_server["url"], "mlflow_registry_uri": mlflow_server["url"]}
+    )
+    champion_before = alias_version(production, CHAMPION)
+    imported = import_version(production, str(staging.mlflow_registry_uri))
+    assert imported.source_version == served["version"]
+    assert alias_version(production, CHALLENGER) == imported.version
+    assert alias_version(production, CHAMPION) == champion_before  # an import alone moves no champion
+
+    here, there = load_version(production, CHALLENGER), load_version(staging, CHAMPION)
+    assert here.tags[SOURCE_VERSION] == served["version"] and here.tags[SOURCE_REGISTRY] == staging.mlflow_registry_uri
+    assert here.tags["experiment_set"] == there.tags["experiment_set"]
+    _, sample = load_reference(production, here.run_id, here.version)  # drift's reference came along
+    assert len(sample) > 0 and here.model.features == there.model.features
+    assert (here.model.predict_proba(sample) == there.model.predict_proba(sample)).all()
+    assert read_scores(here.run_id, TEST_SCORES) is not None  # and the test rows' scores (the app's curves)
+
+    verdict = promote_challenger(production, floor=0.0, reason="moved from staging")
+    assert alias_version(production, CHAMPION) == (imported.version if verdict.promoted else champion_before)
+    client = MlflowClient(tracking_uri=mlflow_server["url"])
+    decisions = client.get_experiment_by_name(DECISIONS_EXPERIMENT)
+    kinds = [r.data.tags["decision"] for r in client.search_runs([decisions.experiment_id], order_by=["start_time"])]
+    assert kinds[-2:] == ["import", "promote" if verdict.promoted else "promotion-refused"]

@@ -327,7 +327,7 @@ def promote(settings: Settings, rows: GateRows, floor: float | None = None, reas
     result = GateResult(ok, challenger.version, champion_version, reasons, figures)
     # the rows both were judged on, kept with the challenger for the analyst app's curves
     log_scores(client, challenger.run_id, scores_frame(rows.test, probabilities), GATE_SCORES)
-    _log_decision(settings, client, "promote" if ok else "promotion-refused", asdict(result))
+    log_decision(settings, client, "promote" if ok else "promotion-refused", asdict(result))
     return result
 
 
@@ -347,7 +347,7 @@ def assign_champion(settings: Settings, version: str, reason: str) -> None:
     name = settings.model.registered_name
     before = alias_version(settings, CHAMPION)
     _move_champion(client, name, version)
-    _log_decision(settings, client, "assign", {"version": version, "champion_before": before, "reason": reason})
+    log_decision(settings, client, "assign", {"version": version, "champion_before": before, "reason": reason})
 
 
 def rollback(settings: Settings, reason: str = "") -> dict[str, Any]:
@@ -362,7 +362,7 @@ def rollback(settings: Settings, reason: str = "") -> dict[str, Any]:
     client.set_registered_model_alias(name, CHAMPION, previous)
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[:-1]))
     outcome = {"from_version": current, "to_version": previous, "reason": reason or "not given"}
-    _log_decision(settings, client, "rollback", outcome)
+    log_decision(settings, client, "rollback", outcome)
     return outcome
 
 
@@ -385,7 +385,7 @@ def _history(client: MlflowClient, name: str) -> list[str]:
     return list(json.loads(tags.get(HISTORY_TAG, "[]")))
 
 
-def _log_decision(settings: Settings, client: MlflowClient, kind: str, payload: dict[str, Any]) -> None:
+def log_decision(settings: Settings, client: MlflowClient, kind: str, payload: dict[str, Any]) -> None:
     """Every promotion, refusal and rollback is an MLflow run with its reasons."""
     experiment = experiment_id(settings, client, DECISIONS_EXPERIMENT)
     with mlflow.start_run(experiment_id=experiment, run_name=kind):
