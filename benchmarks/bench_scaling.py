@@ -185,31 +185,54 @@ def power_law(points: list[tuple[int, float]]) -> tuple[float, float]:
     return math.exp(my - b * mx), b
 
 
+def linear(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """(fixed, per customer) of y = fixed + per * x, by least squares."""
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    per = sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
+    return my - per * mx, per
+
+
+def fit(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per stage: the power law's exponents, and a fixed cost plus a cost per customer (the better guide
+    beyond the measured range: the small scales are dominated by start-up), extrapolated to 10x and 100x."""
+    fitted = {}
+    for name in results[0]["stages"]:
+        seconds = [(r["customers"], r["stages"][name]["seconds"]) for r in results]
+        memory = [(r["customers"], r["stages"][name]["peak_mb"]) for r in results]
+        fixed, per = linear(seconds)
+        fixed_mb, per_mb = linear(memory)
+        fitted[name] = {
+            "seconds_exponent": round(power_law(seconds)[1], 2),
+            "memory_exponent": round(power_law(memory)[1], 2),
+            "fixed_s": round(fixed, 1),
+            "ms_per_customer": round(1000 * per, 3),
+            **{f"seconds_at_{k}x": round(fixed + per * k * FULL_SCALE) for k in (10, 100)},
+            "fixed_mb": round(fixed_mb),
+            "kb_per_customer": round(1024 * per_mb, 1),
+            **{f"peak_mb_at_{k}x": round(fixed_mb + per_mb * k * FULL_SCALE) for k in (10, 100)},
+        }
+    return fitted
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0])
     parser.add_argument("--work", type=Path, default=Path("data/scaling"))
     parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--results", type=Path, help="fit the JSON lines of an earlier run instead of measuring")
     args = parser.parse_args()
-    results = []
-    for scale in args.scales:
-        result = measure_scale(scale, args.work, args.trials)
-        print(json.dumps(result), flush=True)
-        results.append(result)
-    if len(results) < 2:
-        return
-    fit = {}
-    for name in results[0]["stages"]:
-        a, b = power_law([(r["customers"], r["stages"][name]["seconds"]) for r in results])
-        am, bm = power_law([(r["customers"], r["stages"][name]["peak_mb"]) for r in results])
-        at_10x = 10 * FULL_SCALE
-        fit[name] = {
-            "seconds_exponent": round(b, 2),
-            "seconds_at_10x": round(a * at_10x**b),
-            "memory_exponent": round(bm, 2),
-            "peak_mb_at_10x": round(am * at_10x**bm),
-        }
-    print(json.dumps({"fit": fit}), flush=True)
+    if args.results:
+        lines = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
+        results = [r for r in lines if "scale" in r]
+    else:
+        results = []
+        for scale in args.scales:
+            result = measure_scale(scale, args.work, args.trials)
+            print(json.dumps(result), flush=True)
+            results.append(result)
+    if len(results) >= 2:
+        print(json.dumps({"fit": fit(results)}), flush=True)
 
 
 if __name__ == "__main__":

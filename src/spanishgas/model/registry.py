@@ -386,7 +386,7 @@ def _history(client: MlflowClient, name: str) -> list[str]:
 
 
 def log_decision(settings: Settings, client: MlflowClient, kind: str, payload: dict[str, Any]) -> None:
-    """Every promotion, refusal and rollback is an MLflow run with its reasons."""
+    """Every promotion, refusal, assignment, rollback and import is an MLflow run with its reasons."""
     experiment = experiment_id(settings, client, DECISIONS_EXPERIMENT)
     with mlflow.start_run(experiment_id=experiment, run_name=kind):
         mlflow.set_tag("decision", kind)

@@ -10,7 +10,7 @@ and records the decision here (docs/deployment.md).
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,5 +87,5 @@ def import_version(settings: Settings, source_registry: str, version: str | None
         client.set_model_version_tag(name, new_version, key, value)
     name_challenger(settings, new_version)  # last: an import stopped before it named nothing
     imported = ImportedVersion(source_registry, str(found.version), new_version, copy.info.run_id)
-    log_decision(settings, client, "import", imported.__dict__)
+    log_decision(settings, client, "import", asdict(imported))
     return imported
