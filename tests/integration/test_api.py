@@ -360,6 +360,9 @@ def test_a_moved_champion_is_served_without_dropping_requests(client: Any, serve
                 break
         assert set(statuses) == {200} and second in versions
         assert client.get("/model", headers=AUTH).json()["version"] == second
+        # the first version's answers are gone and the new one's are filled as asked, not all at the switch
+        cache = client.app.state.service.cache
+        assert 0 < len(cache) <= len(statuses)
     finally:
         registry.set_registered_model_alias(settings.model.registered_name, "champion", served["version"])
 

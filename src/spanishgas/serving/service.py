@@ -176,6 +176,9 @@ class ScoreCache:
             self.hits += 1
             return found
 
+    def __len__(self) -> int:
+        return len(self._items)
+
     def keep_only(self, version: str, segment_version: str) -> int:
         """Drop the answers of every other pair of model versions (no request asks for them once a new
         champion serves); returns how many were dropped. Without it each champion move would leave a whole
@@ -253,10 +256,15 @@ class ScoringService:
             )
             log.error(self.last_load_error)
             return False
-        if self.settings.api.warm_cache:
+        # The first version is warmed before the service is ready. A later one (a moved champion) serves at
+        # once and fills the cache as agents ask: warming every customer in the serving worker stalled
+        # requests for seconds and held two versions' answers at once (the soak, docs/benchmarks.md), while
+        # an uncached answer costs about a millisecond.
+        first = self.served is None
+        if self.settings.api.warm_cache and first:
             try:
                 self.materialization = self._materialized()
-                self.warm(served)  # before serving it, so a new version starts with every answer ready
+                self.warm(served)
             except OnlineStoreUnavailable as exc:
                 log.warning("cache warm-up skipped: %s", exc)
         self._use(served)
@@ -264,10 +272,13 @@ class ScoringService:
         if dropped:
             log.info("dropped %d cached answers of the previous versions", dropped)
         # The model and tens of thousands of cached answers live as long as the process: keep them out of
-        # the garbage collector's full passes, which otherwise stall requests for milliseconds. Objects
-        # frozen before are thawed first, so the previous model and its answers can be collected.
-        gc.unfreeze()
-        gc.collect()
+        # the garbage collector's full passes, which otherwise stall requests for milliseconds. At start-up
+        # (not serving yet) one full collection first; at a switch none: a full pass over the serving heap
+        # stalled every request of the worker for hundreds of milliseconds (the soak), and the previous
+        # version's answers and model are freed by their reference counts as they are dropped.
+        if first:
+            gc.unfreeze()
+            gc.collect()
         gc.freeze()
         return True
 
