@@ -444,11 +444,16 @@ class S3Server:
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+            stop_process(self.process)
+
+
+def stop_process(process: subprocess.Popen[bytes], seconds: float = 20) -> None:
+    """Ask a server the tests started to stop; kill it if it has not within ``seconds``."""
+    process.terminate()
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from spanishgas.errors import PlatformError
+
 Profile = Literal["local", "stack"]
 Environment = Literal["dev", "staging", "production"]
 ENVIRONMENTS = ("dev", "staging", "production")
@@ -397,15 +399,19 @@ def _hide_password(url: str) -> str:
     return f"{scheme}://{user}:***@{host}" if ":" in auth else url
 
 
+class UnknownEnvironment(PlatformError, ValueError):
+    """``SPANISHGAS_ENVIRONMENT`` names no deployment, or one whose settings file is missing."""
+
+
 def environment_files(environment: str, home: Path | None = None) -> tuple[Path, ...]:
     """The settings files of a deployment environment, lowest priority first: its file under
     ``infra/environments/`` (required for staging and production), then ``.env``."""
     if environment not in ENVIRONMENTS:
-        raise ValueError(f"SPANISHGAS_ENVIRONMENT={environment!r}: use one of {', '.join(ENVIRONMENTS)}")
+        raise UnknownEnvironment(f"SPANISHGAS_ENVIRONMENT={environment!r}: use one of {', '.join(ENVIRONMENTS)}")
     home = home or Path.cwd()
     shared = home / ENVIRONMENTS_DIR / f"{environment}.env"
     if environment != "dev" and not shared.is_file():
-        raise ValueError(f"SPANISHGAS_ENVIRONMENT={environment}: its settings file {shared} is missing")
+        raise UnknownEnvironment(f"SPANISHGAS_ENVIRONMENT={environment}: its settings file {shared} is missing")
     return shared, home / ".env"
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process
 from tests.lake_tables import assert_same_tables
 
 REPO = Path(__file__).parents[2]
@@ -85,13 +85,8 @@ class StandaloneCluster:
         return "\n".join(f"== {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.folder.glob("*.log")))
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        for process in reversed(self.processes):  # the workers before their master
+            stop_process(process, seconds=30)
 
 
 @pytest.fixture(scope="module")

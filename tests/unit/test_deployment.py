@@ -358,3 +358,10 @@ def test_an_environment_without_its_settings_file_is_refused(tmp_path: Path) -> 
     assert environment_files("dev", tmp_path)[0] == tmp_path / "infra" / "environments" / "dev.env"  # optional
     with pytest.raises(ValueError, match=r"production\.env is missing"):
         environment_files("production", tmp_path)
+
+
+def test_the_cli_says_in_one_line_which_environment_it_cannot_use(tmp_path: Path) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SPANISHGAS_")}, "SPANISHGAS_ENVIRONMENT": "prod"}
+    done = subprocess.run([str(BIN / "spanishgas"), "settings"], env=env, cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    assert "SPANISHGAS_ENVIRONMENT='prod': use one of dev, staging, production" in done.stderr

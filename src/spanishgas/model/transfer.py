@@ -80,6 +80,7 @@ def import_version(settings: Settings, source_registry: str, version: str | None
                 name="model",
                 python_model=pyfunc.unwrap_python_model(),
                 signature=pyfunc.metadata.signature,
+                input_example=pyfunc.input_example,
                 registered_model_name=name,
             )
     new_version = str(info.registered_model_version)
