@@ -9,7 +9,8 @@ trained first (``--trials`` Optuna trials on the same features). Then `spanishga
 runs under ``--clients`` wrk connections with a random think time for ``--seconds``, as back-to-back wrk
 runs of ``--window-s`` each (latency per window). At one third of the time `champion` moves to the other version, at
 two thirds back (a rollback, as an operator would). Every ``--sample-s`` the resident memory of each
-worker is read from /proc and the version one answer carries is noted. Prints one JSON document: wrk's
+worker is read from /proc, the version one answer carries is noted, and the share of requests answered
+from the cache since the previous sample is read from the API's /metrics. Prints one JSON document: wrk's
 totals, each worker's memory after warm-up and at the end, and when each worker started answering with
 the new version.
 """
@@ -67,6 +68,18 @@ def answered_version(port: int, customer_id: str) -> str | None:
         return str(json.loads(reply.read())["model"]["version"])
 
 
+def cache_lookups(port: int) -> tuple[float, float]:
+    """(hits, misses) of the answer cache so far, both workers (the API's /metrics)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    found = {"hit": 0.0, "miss": 0.0}
+    for line in text.splitlines():
+        if line.startswith("spanishgas_api_score_cache_lookups_total{"):
+            result = line.split('result="', 1)[1].split('"', 1)[0]
+            found[result] = found.get(result, 0.0) + float(line.rsplit(" ", 1)[1])
+    return found["hit"], found["miss"]
+
+
 def soak(args: argparse.Namespace, ids: list[str], versions: tuple[str, str]) -> dict[str, Any]:
     """One long wrk run against the API while the champion moves twice; memory and versions sampled."""
     from spanishgas.model.registry import assign_champion, rollback
@@ -99,6 +112,11 @@ def soak(args: argparse.Namespace, ids: list[str], versions: tuple[str, str]) ->
                 moves.append({"at_s": round(elapsed, 1), "kind": kind})
             sample = {"at_s": round(elapsed, 1), "rss_mb": [resident_mb(p) for p in pids]}
             sample["version"] = answered_version(args.port, ids[len(samples) % len(ids)])
+            hits, misses = cache_lookups(args.port)
+            if samples:  # the share of requests answered from the cache since the previous sample
+                new_hits, new_misses = hits - samples[-1]["hits"], misses - samples[-1]["misses"]
+                sample["hit_share"] = round(new_hits / max(new_hits + new_misses, 1.0), 4)
+            sample["hits"], sample["misses"] = hits, misses
             samples.append(sample)
             runner.join(timeout=args.sample_s)
     finally:

@@ -4,6 +4,7 @@ recomputed on a rerun), the sign-in gate and the header. Figures come from `span
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import streamlit as st
@@ -12,6 +13,7 @@ from spanishgas.analyst.book import Book, RunKeys, load_book, run_keys
 from spanishgas.settings import Settings, get_settings
 
 OPEN_LOCAL = "open, loopback only (local demo)"
+log = logging.getLogger(__name__)
 
 
 def settings() -> Settings:
@@ -31,9 +33,11 @@ def current_keys() -> RunKeys:
     return keys(str(s.lake_uri), str(s.mlflow_registry_uri))
 
 
-@st.cache_data(show_spinner="Reading the scored book...", max_entries=4)
+@st.cache_resource(show_spinner="Reading the scored book...", max_entries=4)
 def book(lake_uri: str, scores_run: str | None) -> Book:
-    """A published scoring run with the customers' attributes (cached per run id)."""
+    """A published scoring run with the customers' attributes (cached per run id). Shared by every session,
+    not copied: every page calls it, and `st.cache_data`'s copy of an 18 MiB book cost 0.2 s a run; the
+    pages only read it (`spanishgas.analyst.views` returns new frames, tested)."""
     return load_book(settings(), scores_run)
 
 
@@ -121,6 +125,53 @@ def monitoring(lake_uri: str, monitoring_run: str | None) -> Any:
     from spanishgas.analyst.health import monitoring_history
 
     return monitoring_history(settings())
+
+
+def compared_versions(k: RunKeys) -> dict[str, str]:
+    """The model page's columns: its label ("champion v3") -> model version; the challenger only when it
+    is another version. Empty before the first champion."""
+    if k.champion_version is None:
+        return {}
+    versions = {"champion": k.champion_version}
+    if k.challenger_version and k.challenger_version != k.champion_version:
+        versions["challenger"] = k.challenger_version
+    return {f"{name} v{version}": version for name, version in versions.items()}
+
+
+def prime() -> list[str]:
+    """Fill the caches the pages read first for the newest runs, as a first visit to every page would, so
+    the first analyst after a start finds them filled (the app's start-up hook calls this in a background
+    thread; Streamlit's caches are per process). Returns what was read; a read that fails is left to its
+    page, which then shows the error."""
+    s = settings()
+    lake, registry = str(s.lake_uri), str(s.mlflow_registry_uri)
+    k = current_keys()
+    reads: list[tuple[str, Any]] = [("monitoring runs", lambda: monitoring(lake, k.monitoring_run))]
+    if k.scores_run is not None:
+        b = book(lake, k.scores_run)
+        reads += [
+            ("churn model", lambda: model(registry, b.model_version)),
+            ("segment model", lambda: segment_model(registry, b.run_id)),
+            ("churn history", lambda: churn_history(lake, b.run_id, b.gold_run, b.model_version)),
+            ("matured labels", lambda: matured_labels(lake, b.gold_run)),
+        ]
+    versions = compared_versions(k)
+    for label, version in versions.items():
+        reads.append((f"{label} report", lambda v=version: version_report(registry, v)))
+    if versions:
+        reads += [
+            ("test curves", lambda: test_curves(registry, k.gold_run, tuple(versions.items()))),
+            ("importance and card", lambda: version_extras(registry, str(k.champion_version))),
+            ("decisions", lambda: decisions(registry, k.champion_version)),
+        ]
+    done = ["scored book"] if k.scores_run is not None else []
+    for name, read in reads:
+        try:
+            read()
+            done.append(name)
+        except Exception as exc:  # the page that needs it reads again and shows what went wrong
+            log.warning("start-up read of the %s skipped: %s", name, exc)
+    return done
 
 
 def sign_in_required(s: Settings) -> bool:

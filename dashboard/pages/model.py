@@ -12,19 +12,16 @@ common.page_start("Model")
 
 keys = common.current_keys()
 registry = str(common.settings().mlflow_registry_uri)
-if keys.champion_version is None:
+versions = common.compared_versions(keys)
+if not versions:
     st.warning("No champion model yet: train one (`spanishgas train`) and promote it (`spanishgas promote`).")
     st.stop()
-versions = {"champion": keys.champion_version}
-if keys.challenger_version and keys.challenger_version != keys.champion_version:
-    versions["challenger"] = keys.challenger_version
-labels = {name: f"{name} v{version}" for name, version in versions.items()}
-reports = {labels[name]: common.version_report(registry, v) for name, v in versions.items()}
+reports = {label: common.version_report(registry, v) for label, v in versions.items()}
 if len(versions) == 1:
     st.info(f"The challenger is the champion (v{keys.champion_version}): nothing to compare yet.")
 st.dataframe(figures_side_by_side(reports))
 
-curves = common.test_curves(registry, keys.gold_run, tuple((labels[n], v) for n, v in versions.items()))
+curves = common.test_curves(registry, keys.gold_run, tuple(versions.items()))
 st.caption(curves.caption())
 left, right = st.columns(2)
 left.markdown("**Precision and recall**")

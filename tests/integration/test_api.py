@@ -4,6 +4,7 @@ these tests (stopped, frozen and restarted to see the API fail fast and recover)
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from spanishgas.serving.service import FREEZE_EVERY_ANSWERS
 from spanishgas.settings import ApiSettings, Settings
 from tests.conftest import free_port
 from tests.integration.conftest import AUTH, KEY, SECOND_KEY, RedisServer
@@ -334,21 +336,41 @@ def test_internal_errors_carry_no_stack_trace(client: Any, served: dict[str, Any
     assert reply.json() == {"detail": "internal error; the service logged the details"}
 
 
-def test_a_moved_champion_is_served_without_dropping_requests(client: Any, served: dict[str, Any]) -> None:
-    """Train a second version, move the alias, keep requesting: every answer is 200 and the new version
-    arrives through the background check. The second training resumes the same Optuna study, so its
-    scores equal the first version's: this checks the version label, not different scores. The alias is
-    moved back afterwards for the tests that compare with the first version's batch table."""
-    from mlflow.tracking import MlflowClient
-
+def _second_version(served: dict[str, Any]) -> str:
+    """Another registered version of the churn model (trained once per session). It resumes the same Optuna
+    study, so its scores equal the first version's: the tests that use it check version labels."""
     from spanishgas.model.train import train
 
+    if "second_version" not in served:
+        served["second_version"] = train(served["settings"], "E5", 2, data=served["data"]).model_version
+    assert served["second_version"] != served["version"]
+    return str(served["second_version"])
+
+
+def _move_champion(served: dict[str, Any], version: str) -> None:
+    from mlflow.tracking import MlflowClient
+
     settings = served["settings"]
-    second = train(settings, "E5", 2, data=served["data"]).model_version
-    assert second != served["version"]
-    customer = _some_customers(served, 1)[0]
     registry = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
-    registry.set_registered_model_alias(settings.model.registered_name, "champion", second)
+    registry.set_registered_model_alias(settings.model.registered_name, "champion", version)
+
+
+def _frozen(answers: list[Any]) -> int:
+    """How many of ``answers`` the garbage collector's passes no longer visit (gc.freeze())."""
+    tracked = {id(o) for o in gc.get_objects()}
+    return sum(id(answer) not in tracked for answer in answers)
+
+
+def test_a_moved_champion_is_served_without_dropping_requests(client: Any, served: dict[str, Any]) -> None:
+    """Move the alias to a second version, keep requesting: every answer is 200 and the new version arrives
+    through the background check. The local profile's store cannot list customers, so the new version's
+    answers fill the cache as asked, and are frozen away from the collector's full passes as they
+    accumulate. The alias is moved back afterwards for the tests that compare with the first version's
+    batch table."""
+    second = _second_version(served)
+    customer = _some_customers(served, 1)[0]
+    service = client.app.state.service
+    _move_champion(served, second)
     try:
         versions, statuses = set(), []
         deadline = time.monotonic() + 60
@@ -361,10 +383,14 @@ def test_a_moved_champion_is_served_without_dropping_requests(client: Any, serve
         assert set(statuses) == {200} and second in versions
         assert client.get("/model", headers=AUTH).json()["version"] == second
         # the first version's answers are gone and the new one's are filled as asked, not all at the switch
-        cache = client.app.state.service.cache
-        assert 0 < len(cache) <= len(statuses)
+        assert 0 < len(service.cache) <= len(statuses)
+        service.freezer.every = 5  # 1,000 in service; the test world has a few hundred customers
+        for other in _some_customers(served, 12):
+            assert client.get(f"/score/{other}", headers=AUTH).status_code == 200
+        assert service.freezer.freezes >= 1 and _frozen(list(service.cache._items.values())) >= 5
     finally:
-        registry.set_registered_model_alias(settings.model.registered_name, "champion", served["version"])
+        service.freezer.every = FREEZE_EVERY_ANSWERS
+        _move_champion(served, served["version"])
 
 
 # -- the stack profile: Feast on Postgres + a Redis server of our own ------------------------------------
@@ -384,6 +410,39 @@ def test_redis_reader_returns_what_the_feast_sdk_returns(stack: dict[str, Any], 
             assert a.customer_id == b.customer_id and a.event_timestamp == b.event_timestamp
             assert a.values == pytest.approx(b.values, nan_ok=True), a.customer_id
     assert not direct.read(["C99999999"])[0].found
+
+
+def test_a_moved_champion_is_warmed_behind_it_in_the_stack(stack: dict[str, Any], served: dict[str, Any]) -> None:
+    """With Redis (which lists its customers), a moved champion serves at once and the background check
+    then warms every customer's answer behind it, paced: the first version's answers are dropped, the new
+    one's all cached and frozen away from the collector as they accumulate."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    second = _second_version(served)
+    with TestClient(create_app(stack["settings"])) as c:
+        service = c.app.state.service
+        everyone = len(service.reader.customer_ids())
+        assert len(service.cache) == everyone and service.served.version == served["version"]
+        service.freezer.every = 5  # 1,000 in service; the test world has a few hundred customers
+        freezes = service.freezer.freezes
+        _move_champion(served, second)
+        try:
+
+            def versions_cached() -> list[str]:
+                return [key[0] for key in list(service.cache._items)]
+
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and versions_cached() != [second] * everyone:
+                assert c.get(f"/score/{_some_customers(served, 1)[0]}", headers=AUTH).status_code == 200
+                time.sleep(0.1)
+            assert versions_cached() == [second] * everyone
+            assert service.freezer.freezes > freezes
+            assert _frozen(list(service.cache._items.values())) >= everyone - 5
+        finally:
+            service.freezer.every = FREEZE_EVERY_ANSWERS
+            _move_champion(served, served["version"])
 
 
 def test_stack_api_fails_fast_when_redis_stops_and_recovers_by_itself(

@@ -87,21 +87,37 @@ def test_the_overview_reads_the_churn_history_the_scoring_run_published(world: d
     assert any(f"({len(published)} months)" in c.value for c in at.caption)
 
 
-def test_the_book_read_at_start_up_is_the_book_and_is_handed_over_once(world: dict[str, Any]) -> None:
-    """The app's warm-up reads the newest book ahead; the first page gets that very book, equal to a fresh
-    read, and later reads go to the lake again (the page's cache keeps its copy)."""
-    from pandas.testing import assert_frame_equal
+def test_the_start_up_reads_leave_the_pages_nothing_to_read_again(
+    world: dict[str, Any], app_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app's start-up hook fills the pages' own caches (`common.prime`, in a thread without a page):
+    with every source it read made unreadable afterwards, the pages still render, from those caches."""
+    app_env(settings_env(world["settings"]))
+    monkeypatch.syspath_prepend(str(APP.parent))
+    import common
 
-    from spanishgas.analyst.book import load_book, read_book_ahead, run_keys
+    read = common.prime()
+    assert {"scored book", "churn model", "segment model", "churn history", "matured labels", "test curves"} <= set(
+        read
+    ), read
 
-    settings = world["settings"]
-    run = run_keys(settings).scores_run
-    ahead = read_book_ahead(settings, run)
-    first, second = load_book(settings, run), load_book(settings, run)
-    assert first is ahead and second is not ahead
-    assert (first.run_id, first.gold_run, first.model_version) == (second.run_id, second.gold_run, second.model_version)
-    assert_frame_equal(first.customers, second.customers)
-    assert read_book_ahead(settings, None) is None  # nothing published: nothing read
+    def unreadable(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("read again although the start-up filled its cache")
+
+    for target in (
+        "spanishgas.lake_reader.LakeReader.read_table",
+        "spanishgas.model.registry.load_version",
+        "spanishgas.retention.job.load_segments",
+        "spanishgas.analyst.health.compare_on_test_rows",
+        "spanishgas.analyst.health.version_report",
+        "spanishgas.analyst.health.importance",
+        "spanishgas.analyst.health.model_card",
+        "spanishgas.analyst.health.monitoring_history",
+    ):
+        monkeypatch.setattr(target, unreadable)
+    for page in PAGES:
+        if page != "pages/customer.py":  # reads one customer's history as asked, never cached
+            _no_exception(_app(page))
 
 
 def test_a_filter_narrows_the_at_risk_list_and_the_csv_follows(world: dict[str, Any], app_env: Any) -> None:
@@ -274,3 +290,4 @@ def test_every_page_in_a_real_browser(running_app: tuple[str, Path], tmp_path: P
         browser.close()
     assert len(list(out.glob("dashboard-*.png"))) == len(PAGES)
     assert "analyst app warmed up in" in log.read_text()
+    assert "(read: scored book, " in log.read_text()  # the pages' caches were filled at start-up

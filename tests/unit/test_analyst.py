@@ -108,6 +108,25 @@ def test_segment_profiles_and_how_they_differ() -> None:
     assert words["price hunters"][0] == "expected churn rate (90 days): 1.7x the book's"
 
 
+def test_the_views_leave_the_shared_book_as_it_was() -> None:
+    """The app keeps one book for every session (st.cache_resource): a view that changed it in place would
+    change what every other analyst sees."""
+    from types import SimpleNamespace
+
+    from spanishgas.analyst.views import plan_inputs
+
+    book = _book()
+    book.customers["segment_id"] = [0, 0, 1, 1]
+    before = book.customers.copy(deep=True)
+    overview(book)
+    filter_choices(book)
+    for sort_by in ("churn probability", "margin at risk"):
+        at_risk_list(book, ListFilters(tiers=(), sort_by=sort_by))
+    segment_differences(segment_profiles(book, pd.DataFrame({"customer_id": ["C1"], "label": [1]})), book)
+    plan_inputs(book, SimpleNamespace(threshold=0.1), SimpleNamespace(archetypes={"0": "price", "1": "loyal"}))  # type: ignore[arg-type]
+    pd.testing.assert_frame_equal(book.customers, before)
+
+
 def test_curves_match_scikit_learn() -> None:
     from sklearn.metrics import auc, roc_auc_score
 

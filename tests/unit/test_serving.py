@@ -99,6 +99,40 @@ def test_a_new_champion_drops_the_previous_versions_answers() -> None:
     assert cache.get(("1", "1", "es", b"a")) is None and cache.get(("2", "1", "es", b"b")) is not None
 
 
+def test_answers_a_refilling_cache_gains_are_frozen_and_cyclic_garbage_is_not() -> None:
+    import gc
+    import weakref
+
+    from spanishgas.serving.service import RefillFreezer, ScoreCache
+
+    class Cycle:
+        pass
+
+    cache, freezer = ScoreCache(100), RefillFreezer(every=10)
+    before = gc.get_freeze_count()
+    try:
+        for i in range(9):
+            cache.put(("2", "1", "es", i), _scored(0.1))
+            assert not freezer.cache_grew_to(len(cache))
+        garbage = Cycle()
+        garbage.me = garbage  # type: ignore[attr-defined]
+        dead = weakref.ref(garbage)
+        del garbage
+        cache.put(("2", "1", "es", 9), _scored(0.1))
+        answer = cache.get(("2", "1", "es", 9))
+        assert any(o is answer for o in gc.get_objects())  # still in the collector's generations
+        assert freezer.cache_grew_to(len(cache)) and freezer.freezes == 1
+        assert gc.get_freeze_count() > before
+        assert not any(o is answer for o in gc.get_objects())  # frozen: out of every full pass
+        assert dead() is None  # collected first, not frozen with the answers
+        assert not freezer.cache_grew_to(len(cache))  # no growth since: nothing to do
+        cache.keep_only("3", "1")
+        freezer.frozen_at(len(cache))  # a switch emptied the cache: its refill counts from there
+        assert freezer.baseline == 0
+    finally:
+        gc.unfreeze()
+
+
 def test_feast_values_decode_to_plain_python() -> None:
     from feast.protos.feast.types.Value_pb2 import Null, Value
 

@@ -94,32 +94,12 @@ class Book:
     holdout_share: float = 0.0
 
 
-# A book read ahead by the app's start-up warm-up, handed over once to the first page that asks for it (runs
-# are never overwritten, so a run id names its content; the page's own cache keeps it afterwards).
-_READ_AHEAD: dict[tuple[str, str], Book] = {}
-
-
-def read_book_ahead(settings: Settings, scores_run: str | None) -> Book | None:
-    """Read ``scores_run``'s book now, for the first page that opens it (at most one book is held)."""
-    if scores_run is None:
-        return None
-    book = _read_book(settings, scores_run)
-    _READ_AHEAD.clear()
-    _READ_AHEAD[(str(settings.lake_uri), scores_run)] = book
-    return book
-
-
 def load_book(settings: Settings, scores_run: str | None) -> Book:
     """The scoring run ``scores_run`` (from :func:`run_keys`) joined with gold's candidates of its run."""
     if scores_run is None:
         raise NoScoresYet(
             "no published scores yet: run `spanishgas score` (or let the spanishgas_scoring DAG run) first"
         )
-    ahead = _READ_AHEAD.pop((str(settings.lake_uri), scores_run), None)
-    return ahead if ahead is not None else _read_book(settings, scores_run)
-
-
-def _read_book(settings: Settings, scores_run: str) -> Book:
     from spanishgas.lake_reader import LakeReader
     from spanishgas.retention.job import SCORES_LAYER, SCORES_TABLE
 

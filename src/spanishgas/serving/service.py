@@ -179,14 +179,20 @@ class ScoreCache:
     def __len__(self) -> int:
         return len(self._items)
 
-    def keep_only(self, version: str, segment_version: str) -> int:
+    def __contains__(self, key: tuple[Any, ...]) -> bool:
+        return key in self._items  # no hit or miss counted: only the warm-up asks this
+
+    def keep_only(self, version: str, segment_version: str, batch: int = 500) -> int:
         """Drop the answers of every other pair of model versions (no request asks for them once a new
         champion serves); returns how many were dropped. Without it each champion move would leave a whole
-        cache of the previous version's answers in memory until evicted."""
+        cache of the previous version's answers in memory until evicted. Freed a batch at a time, so the
+        requests waiting for the lock wait for one batch, not for tens of thousands of answers."""
         with self._lock:
             stale = [k for k in self._items if k[:2] != (version, segment_version)]
-            for key in stale:
-                del self._items[key]
+        for start in range(0, len(stale), batch):
+            with self._lock:
+                for key in stale[start : start + batch]:
+                    self._items.pop(key, None)
         return len(stale)
 
     def put(self, key: tuple[Any, ...], value: ScoredVector) -> None:
@@ -198,6 +204,49 @@ class ScoreCache:
             self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
+
+
+# A moved champion's answers are warmed behind it in small chunks (scored together, about 0.1 ms an answer
+# against 0.8 ms one at a time, so each chunk holds the interpreter a few milliseconds), pausing three times
+# each chunk's time: the warm takes about a quarter of a core for ten seconds at full scale, where leaving
+# every answer to the first request that asks cost a whole core for minutes (the soak, docs/benchmarks.md).
+WARM_BEHIND_CHUNK = 50
+WARM_BEHIND_PAUSE = 3.0
+
+# How many answers a refilling cache gains between two freezes: a pass over them alone costs a few
+# milliseconds, where a full pass over a whole unfrozen cache stalled requests for 120-215 ms (the soak).
+FREEZE_EVERY_ANSWERS = 1000
+
+
+class RefillFreezer:
+    """Keeps the answers a cache gains after a switch out of the garbage collector's full passes.
+
+    Startup and re-warms freeze the whole heap once the cache is full. After a champion move the cache
+    fills as agents ask, and every answer (a few dozen Python objects) would sit in the collector's oldest
+    generation, whose full passes then grow with the cache. So each time the cache has grown by ``every``
+    answers since the last freeze, the objects made since are collected (cyclic garbage is freed, not
+    frozen) and the survivors frozen. Growth only: once the cache is full no more freezes happen, so live
+    objects that later turn into cyclic garbage can be kept by at most one freeze per ``every`` answers of
+    a refill."""
+
+    def __init__(self, every: int = FREEZE_EVERY_ANSWERS) -> None:
+        self.every = every
+        self.baseline = 0  # the cache's size at the last freeze
+        self.freezes = 0
+
+    def frozen_at(self, size: int) -> None:
+        """The heap was just frozen (or the cache shrank) with ``size`` answers cached."""
+        self.baseline = size
+
+    def cache_grew_to(self, size: int) -> bool:
+        """Collect and freeze if the cache gained ``every`` answers since the last freeze; True if it did."""
+        if size - self.baseline < self.every:
+            return False
+        self.baseline = size  # first: a request racing here sees no growth left to freeze
+        gc.collect()
+        gc.freeze()
+        self.freezes += 1
+        return True
 
 
 class ScoringService:
@@ -225,6 +274,7 @@ class ScoringService:
         self.served: ServedModel | None = None
         self.last_load_error: str | None = None
         self.cache = ScoreCache(settings.api.explanation_cache_size)
+        self.freezer = RefillFreezer()
         self.observer = observer  # metrics hooks (spanishgas.serving.metrics.Metrics) or None
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -257,9 +307,9 @@ class ScoringService:
             log.error(self.last_load_error)
             return False
         # The first version is warmed before the service is ready. A later one (a moved champion) serves at
-        # once and fills the cache as agents ask: warming every customer in the serving worker stalled
-        # requests for seconds and held two versions' answers at once (the soak, docs/benchmarks.md), while
-        # an uncached answer costs about a millisecond.
+        # once and is warmed behind, paced, once the previous version's answers are dropped: warming every
+        # customer before the switch stalled requests for seconds and held two versions' answers at once
+        # (the soak, docs/benchmarks.md).
         first = self.served is None
         if self.settings.api.warm_cache and first:
             try:
@@ -280,6 +330,12 @@ class ScoringService:
             gc.unfreeze()
             gc.collect()
         gc.freeze()
+        self.freezer.frozen_at(len(self.cache))
+        if self.settings.api.warm_cache and not first:
+            try:
+                self.warm(served, chunk=WARM_BEHIND_CHUNK, pause=WARM_BEHIND_PAUSE)
+            except OnlineStoreUnavailable as exc:  # requests fill the rest as they ask
+                log.warning("warming the new champion's answers stopped: %s", exc)
         return True
 
     def _use(self, served: ServedModel) -> None:
@@ -326,6 +382,7 @@ class ScoringService:
         gc.unfreeze()
         gc.collect()
         gc.freeze()  # as after a load: the new answers stay out of the collector's full passes
+        self.freezer.frozen_at(len(self.cache))
         self.materialization = record
         self.rewarms += 1
         return True
@@ -471,13 +528,16 @@ class ScoringService:
             for i, s in zip(todo, self._compute(served, [vectors[i].values for i in todo], lang), strict=True):
                 out[i] = s
                 self.cache.put(keys[i], s)
+            self.freezer.cache_grew_to(len(self.cache))
         return out  # type: ignore[return-value]
 
-    def warm(self, served: ServedModel, chunk: int = 2000) -> int:
+    def warm(self, served: ServedModel, chunk: int = 2000, pause: float = 0.0) -> int:
         """Score every customer the online store lists with ``served`` into the cache, many rows per
-        model call (the same functions, so the same answers as one at a time). Returns how many."""
-        from spanishgas.retention.offers import GuardrailViolation
+        model call (the same functions, so the same answers as one at a time). Returns how many.
 
+        With ``pause``, sleep that many times each chunk's time after it (the warm of a moved champion,
+        beside the requests): answers already cached are skipped, the answers are frozen as they
+        accumulate, and the warm stops if the champion moves again meanwhile."""
         if not self.cache.size:
             return 0
         started = time.perf_counter()
@@ -485,18 +545,35 @@ class ScoringService:
         lang = self.language(None)  # the language most answers are asked in
         warmed = 0
         for start in range(0, len(ids), chunk):
-            vectors = [v for v in self.reader.read(ids[start : start + chunk]) if v.found]
-            try:
-                scored = self._compute(served, [v.values for v in vectors], lang, observe=False)
-            except GuardrailViolation as exc:  # leave these to be scored (and refused) one by one
-                log.warning("cache warm-up skipped %d customers: %s", len(vectors), exc)
-                continue
-            for v, answer in zip(vectors, scored, strict=True):
-                self.cache.put((served.version, served.segment_version, lang, v.fingerprint), answer)
-            warmed += len(vectors)
+            if pause and self.served is not served:
+                log.info("champion moved again: its predecessor's warm-up stops at %d answers", warmed)
+                break
+            chunk_started = time.perf_counter()
+            warmed += self._warm_chunk(served, ids[start : start + chunk], lang, skip_cached=bool(pause))
+            if pause:
+                self.freezer.cache_grew_to(len(self.cache))
+                time.sleep(pause * (time.perf_counter() - chunk_started))
         if ids:
             log.info("scored %d customers into the cache in %.1f s", warmed, time.perf_counter() - started)
         return warmed
+
+    def _warm_chunk(self, served: ServedModel, ids: list[str], lang: Language, skip_cached: bool) -> int:
+        from spanishgas.retention.offers import GuardrailViolation
+
+        def key(v: OnlineVector) -> tuple[Any, ...]:
+            return (served.version, served.segment_version, lang, v.fingerprint)
+
+        vectors = [v for v in self.reader.read(ids) if v.found and not (skip_cached and key(v) in self.cache)]
+        if not vectors:
+            return 0
+        try:
+            scored = self._compute(served, [v.values for v in vectors], lang, observe=False)
+        except GuardrailViolation as exc:  # leave these to be scored (and refused) one by one
+            log.warning("cache warm-up skipped %d customers: %s", len(vectors), exc)
+            return 0
+        for v, answer in zip(vectors, scored, strict=True):
+            self.cache.put(key(v), answer)
+        return len(vectors)
 
     def _compute(
         self, served: ServedModel, rows: list[dict[str, Any]], lang: Language, observe: bool = True
