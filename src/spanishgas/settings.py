@@ -147,6 +147,10 @@ class ApiSettings(BaseModel):
     warm_cache: bool = Field(
         default=True, description="score every customer of the online store into the cache when a model loads"
     )
+    warm_challenger: bool = Field(
+        default=True,
+        description="with warm_cache: the `challenger` version's answers too, so promoting it needs no refill",
+    )
     top_reasons: int = 3
 
 

@@ -382,8 +382,10 @@ def test_a_moved_champion_is_served_without_dropping_requests(client: Any, serve
                 break
         assert set(statuses) == {200} and second in versions
         assert client.get("/model", headers=AUTH).json()["version"] == second
-        # the first version's answers are gone and the new one's are filled as asked, not all at the switch
-        assert 0 < len(service.cache) <= len(statuses)
+        # the new version's answers are filled as asked, not all at the switch; the first version's stay
+        # (a rollback's target), and nothing else is cached
+        cached = _cached_versions(service)
+        assert 0 < cached[second] <= len(statuses) and set(cached) <= {second, served["version"]}
         service.freezer.every = 5  # 1,000 in service; the test world has a few hundred customers
         for other in _some_customers(served, 12):
             assert client.get(f"/score/{other}", headers=AUTH).status_code == 200
@@ -412,37 +414,79 @@ def test_redis_reader_returns_what_the_feast_sdk_returns(stack: dict[str, Any], 
     assert not direct.read(["C99999999"])[0].found
 
 
-def test_a_moved_champion_is_warmed_behind_it_in_the_stack(stack: dict[str, Any], served: dict[str, Any]) -> None:
-    """With Redis (which lists its customers), a moved champion serves at once and the background check
-    then warms every customer's answer behind it, paced: the first version's answers are dropped, the new
-    one's all cached and frozen away from the collector as they accumulate."""
+def _cached_versions(service: Any) -> dict[str, int]:
+    """How many answers the cache holds per churn model version."""
+    out: dict[str, int] = {}
+    for key in list(service.cache._items):
+        out[key[0]] = out.get(key[0], 0) + 1
+    return out
+
+
+def _until(condition: Any, client: Any, customer: str, seconds: float = 60) -> None:
+    """Keep an agent calling (every answer 200) until ``condition()`` holds."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        assert client.get(f"/score/{customer}", headers=AUTH).status_code == 200
+        time.sleep(0.1)
+
+
+def test_a_promoted_challenger_and_a_rollback_find_their_answers_cached(
+    stack: dict[str, Any], served: dict[str, Any]
+) -> None:
+    """With Redis (which lists its customers), the service warms the challenger's answers beside the
+    champion's before it is ready, and keeps the previous champion's: promoting the challenger and rolling
+    back again are answered from the cache, with no answer computed."""
     from fastapi.testclient import TestClient
 
     from api.main import create_app
 
-    second = _second_version(served)
+    second, first = _second_version(served), served["version"]  # the training set `challenger` to `second`
+    customer = _some_customers(served, 1)[0]
     with TestClient(create_app(stack["settings"])) as c:
         service = c.app.state.service
         everyone = len(service.reader.customer_ids())
-        assert len(service.cache) == everyone and service.served.version == served["version"]
+        assert _cached_versions(service) == {first: everyone, second: everyone}
+        try:
+            for version in (second, first):  # promote, then roll back
+                misses = service.cache.misses
+                _move_champion(served, version)
+                _until(lambda v=version: c.get("/model", headers=AUTH).json()["version"] == v, c, customer)
+                for other in _some_customers(served, 20):
+                    assert c.get(f"/score/{other}", headers=AUTH).json()["model"]["version"] == version
+                assert service.cache.misses == misses
+                assert _cached_versions(service) == {first: everyone, second: everyone}
+        finally:
+            _move_champion(served, first)
+
+
+def test_a_champion_not_warmed_ahead_is_warmed_behind_it(stack: dict[str, Any], served: dict[str, Any]) -> None:
+    """Without the challenger warmed ahead, a moved champion serves at once and the background check then
+    warms its answers behind it, paced, frozen away from the collector as they accumulate; the previous
+    champion's answers stay for a rollback."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    second, first = _second_version(served), served["version"]
+    base: Settings = stack["settings"]
+    settings = base.model_copy(update={"api": base.api.model_copy(update={"warm_challenger": False})})
+    with TestClient(create_app(settings)) as c:
+        service = c.app.state.service
+        everyone = len(service.reader.customer_ids())
+        assert _cached_versions(service) == {first: everyone}
         service.freezer.every = 5  # 1,000 in service; the test world has a few hundred customers
         freezes = service.freezer.freezes
         _move_champion(served, second)
         try:
-
-            def versions_cached() -> list[str]:
-                return [key[0] for key in list(service.cache._items)]
-
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and versions_cached() != [second] * everyone:
-                assert c.get(f"/score/{_some_customers(served, 1)[0]}", headers=AUTH).status_code == 200
-                time.sleep(0.1)
-            assert versions_cached() == [second] * everyone
-            assert service.freezer.freezes > freezes
-            assert _frozen(list(service.cache._items.values())) >= everyone - 5
+            warmed = {first: everyone, second: everyone}
+            _until(lambda: _cached_versions(service) == warmed, c, _some_customers(served, 1)[0])
+            assert service.served.version == second and service.freezer.freezes > freezes
+            answers = [a for k, a in list(service.cache._items.items()) if k[0] == second]
+            assert _frozen(answers) >= everyone - 5  # all but the last few since the last freeze
         finally:
             service.freezer.every = FREEZE_EVERY_ANSWERS
-            _move_champion(served, served["version"])
+            _move_champion(served, first)
 
 
 def test_stack_api_fails_fast_when_redis_stops_and_recovers_by_itself(
@@ -482,7 +526,8 @@ def test_stack_api_fails_fast_when_redis_stops_and_recovers_by_itself(
         assert service.reader.__class__.__name__ == "RedisReader"
         # Startup scored every customer Redis holds into the cache, many per model call ...
         in_store = service.reader.customer_ids()
-        assert len(in_store) >= len(served["batch"]) and len(service.cache._items) == len(in_store)
+        champion_answers = [k for k in service.cache._items if k[0] == service.served.version]
+        assert len(in_store) >= len(served["batch"]) and len(champion_answers) == len(in_store)
         first = c.get(f"/score/{customer}", headers=AUTH)
         # ... and those answers are the batch job's, served from the cache.
         assert first.status_code == 200 and first.json()["churn_probability"] == pytest.approx(expected)

@@ -95,8 +95,10 @@ def test_a_new_champion_drops_the_previous_versions_answers() -> None:
     cache = ScoreCache(10)
     for key in [("1", "1", "es", b"a"), ("1", "1", "en", b"a"), ("2", "1", "es", b"a"), ("2", "1", "es", b"b")]:
         cache.put(key, _scored(0.1))
-    assert cache.keep_only("2", "1") == 2
+    assert cache.keep_only({"1", "2"}, "1") == 0  # the champion, the one before it, the challenger: kept
+    assert cache.keep_only({"2"}, "1") == 2
     assert cache.get(("1", "1", "es", b"a")) is None and cache.get(("2", "1", "es", b"b")) is not None
+    assert cache.keep_only({"2"}, "2") == 2  # another segment model: every answer's segment changes
 
 
 def test_answers_a_refilling_cache_gains_are_frozen_and_cyclic_garbage_is_not() -> None:
@@ -126,7 +128,7 @@ def test_answers_a_refilling_cache_gains_are_frozen_and_cyclic_garbage_is_not() 
         assert not any(o is answer for o in gc.get_objects())  # frozen: out of every full pass
         assert dead() is None  # collected first, not frozen with the answers
         assert not freezer.cache_grew_to(len(cache))  # no growth since: nothing to do
-        cache.keep_only("3", "1")
+        cache.keep_only({"3"}, "1")
         freezer.frozen_at(len(cache))  # a switch emptied the cache: its refill counts from there
         assert freezer.baseline == 0
     finally:

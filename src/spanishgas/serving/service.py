@@ -97,8 +97,9 @@ class ScoredVector:
     language: Language
 
 
-def load_served_model(settings: Settings) -> ServedModel:
-    """Load the churn model behind ``champion`` and the champion segment model from the registry."""
+def load_served_model(settings: Settings, alias: str = "champion") -> ServedModel:
+    """Load the churn model behind ``alias`` (``champion``, or ``challenger`` to warm its answers ahead)
+    and the champion segment model from the registry."""
     from mlflow.exceptions import MlflowException
 
     from spanishgas.model.registry import CHAMPION, configure, load_version
@@ -106,10 +107,10 @@ def load_served_model(settings: Settings) -> ServedModel:
 
     client = configure(settings)
     try:
-        champion = load_version(settings, CHAMPION)
+        champion = load_version(settings, alias)
     except MlflowException as exc:
         raise NoModel(
-            f"no `{CHAMPION}` version of {settings.model.registered_name} is registered yet "
+            f"no `{alias}` version of {settings.model.registered_name} is registered yet "
             "(run `spanishgas train` then `spanishgas promote`)"
         ) from exc
     try:
@@ -138,11 +139,12 @@ def online_store_record(settings: Settings) -> dict[str, str] | None:
         return None
 
 
-def registered_versions(settings: Settings) -> tuple[str | None, str | None]:
-    """Where ``champion`` points for the churn model and for the segment model (None: no such alias)."""
+def registered_versions(settings: Settings) -> tuple[str | None, str | None, str | None]:
+    """Where ``champion`` points for the churn model and for the segment model, and where ``challenger``
+    points for the churn model (None: no such alias)."""
     from mlflow.exceptions import MlflowException
 
-    from spanishgas.model.registry import CHAMPION, alias_version, configure
+    from spanishgas.model.registry import CHALLENGER, CHAMPION, alias_version, configure
     from spanishgas.retention.job import SEGMENT_MODEL
 
     churn = alias_version(settings, CHAMPION)
@@ -150,7 +152,7 @@ def registered_versions(settings: Settings) -> tuple[str | None, str | None]:
         segments = str(configure(settings).get_model_version_by_alias(SEGMENT_MODEL, CHAMPION).version)
     except MlflowException:
         segments = None
-    return churn, segments
+    return churn, segments, alias_version(settings, CHALLENGER)
 
 
 class ScoreCache:
@@ -182,13 +184,13 @@ class ScoreCache:
     def __contains__(self, key: tuple[Any, ...]) -> bool:
         return key in self._items  # no hit or miss counted: only the warm-up asks this
 
-    def keep_only(self, version: str, segment_version: str, batch: int = 500) -> int:
-        """Drop the answers of every other pair of model versions (no request asks for them once a new
-        champion serves); returns how many were dropped. Without it each champion move would leave a whole
-        cache of the previous version's answers in memory until evicted. Freed a batch at a time, so the
-        requests waiting for the lock wait for one batch, not for tens of thousands of answers."""
+    def keep_only(self, versions: set[str], segment_version: str, batch: int = 500) -> int:
+        """Drop the answers of every churn model version not in ``versions`` or of another segment model
+        (no request asks for them any more); returns how many were dropped. Without it each champion move
+        would leave a whole cache of an old version's answers in memory until evicted. Freed a batch at a
+        time, so the requests waiting for the lock wait for one batch, not for tens of thousands."""
         with self._lock:
-            stale = [k for k in self._items if k[:2] != (version, segment_version)]
+            stale = [k for k in self._items if k[0] not in versions or k[1] != segment_version]
         for start in range(0, len(stale), batch):
             with self._lock:
                 for key in stale[start : start + batch]:
@@ -256,8 +258,8 @@ class ScoringService:
         self,
         settings: Settings,
         reader: FeatureReader,
-        loader: Callable[[], ServedModel] | None = None,
-        versions: Callable[[], tuple[str | None, str | None]] | None = None,
+        loader: Callable[[str], ServedModel] | None = None,
+        versions: Callable[[], tuple[str | None, str | None, str | None]] | None = None,
         observer: Any = None,
         materialized: Callable[[], dict[str, str] | None] | None = None,
     ) -> None:
@@ -266,12 +268,15 @@ class ScoringService:
         self.settings = settings
         self.reader = reader
         self.policy: Policy = load_policy()
-        self._load = loader or (lambda: load_served_model(settings))
+        self._load = loader or (lambda alias: load_served_model(settings, alias))
         self._versions = versions or (lambda: registered_versions(settings))
         self._materialized = materialized or (lambda: online_store_record(settings))
         self.materialization: dict[str, str] | None = None  # the online store's copy the cache was warmed for
         self.rewarms = 0
         self.served: ServedModel | None = None
+        self.previous_version: str | None = None  # the champion before the served one (a rollback's target)
+        self.challenger_warmed: str | None = None  # the challenger version whose answers are cached
+        self._challenger_checked: str | None = None  # the challenger version last considered for warming
         self.last_load_error: str | None = None
         self.cache = ScoreCache(settings.api.explanation_cache_size)
         self.freezer = RefillFreezer()
@@ -288,17 +293,14 @@ class ScoringService:
 
     def load(self) -> bool:
         """Load the registered champion; False (with the reason kept) when there is none yet."""
-        from spanishgas.retention.scoring import EXPECTED_MARGIN_SOURCE
+        from spanishgas.model.registry import CHAMPION
 
         try:
-            served = self._load()
+            served = self._load(CHAMPION)
         except NoModel as exc:
             self.last_load_error = str(exc)
             return False
-        # Everything _compute looks up: the churn model's and the segment model's inputs, and the two
-        # columns the recommendation needs.
-        needed = [*served.churn.features, *served.segments.features, EXPECTED_MARGIN_SOURCE, "months_to_renewal"]
-        missing = [f for f in dict.fromkeys(needed) if f not in self.reader.features]
+        missing = self._missing_features(served)
         if missing:
             self.last_load_error = (
                 f"model {served.name} v{served.version} (segments v{served.segment_version}) needs features "
@@ -306,26 +308,28 @@ class ScoringService:
             )
             log.error(self.last_load_error)
             return False
-        # The first version is warmed before the service is ready. A later one (a moved champion) serves at
-        # once and is warmed behind, paced, once the previous version's answers are dropped: warming every
-        # customer before the switch stalled requests for seconds and held two versions' answers at once
-        # (the soak, docs/benchmarks.md).
-        first = self.served is None
+        # The first version (and the challenger, which the next promotion serves) is warmed before the
+        # service is ready. A later one (a moved champion) serves at once and is warmed behind, paced: its
+        # answers are usually cached already (it was the challenger, or it is a rollback's target); warming
+        # every customer before the switch stalled requests for seconds (the soak, docs/benchmarks.md).
+        previous = self.served
+        first = previous is None
         if self.settings.api.warm_cache and first:
             try:
                 self.materialization = self._materialized()
                 self.warm(served)
+                self._warm_challenger(served, self._registered_challenger(), pause=0.0)
             except OnlineStoreUnavailable as exc:
                 log.warning("cache warm-up skipped: %s", exc)
         self._use(served)
-        dropped = self.cache.keep_only(served.version, served.segment_version)
-        if dropped:
-            log.info("dropped %d cached answers of the previous versions", dropped)
+        if previous is not None and previous.version != served.version:
+            self.previous_version = previous.version
+        self._drop_unwanted_answers(served)
         # The model and tens of thousands of cached answers live as long as the process: keep them out of
         # the garbage collector's full passes, which otherwise stall requests for milliseconds. At start-up
         # (not serving yet) one full collection first; at a switch none: a full pass over the serving heap
-        # stalled every request of the worker for hundreds of milliseconds (the soak), and the previous
-        # version's answers and model are freed by their reference counts as they are dropped.
+        # stalled every request of the worker for hundreds of milliseconds (the soak), and the dropped
+        # answers and the previous model are freed by their reference counts.
         if first:
             gc.unfreeze()
             gc.collect()
@@ -333,10 +337,58 @@ class ScoringService:
         self.freezer.frozen_at(len(self.cache))
         if self.settings.api.warm_cache and not first:
             try:
-                self.warm(served, chunk=WARM_BEHIND_CHUNK, pause=WARM_BEHIND_PAUSE)
+                self.warm(served, WARM_BEHIND_CHUNK, WARM_BEHIND_PAUSE, wanted=lambda: self.served is served)
             except OnlineStoreUnavailable as exc:  # requests fill the rest as they ask
                 log.warning("warming the new champion's answers stopped: %s", exc)
         return True
+
+    def _missing_features(self, served: ServedModel) -> list[str]:
+        """What ``served`` needs that the feature service does not serve: the churn model's and the segment
+        model's inputs, and the two columns the recommendation needs."""
+        from spanishgas.retention.scoring import EXPECTED_MARGIN_SOURCE
+
+        needed = [*served.churn.features, *served.segments.features, EXPECTED_MARGIN_SOURCE, "months_to_renewal"]
+        return [f for f in dict.fromkeys(needed) if f not in self.reader.features]
+
+    def _registered_challenger(self) -> str | None:
+        try:
+            return self._versions()[2]
+        except Exception as exc:  # only an optimization: the champion serves regardless
+            log.warning("challenger alias unreadable: %s", exc)
+            return None
+
+    def _warm_challenger(self, champion: ServedModel, version: str | None, pause: float) -> bool:
+        """Score every customer with the ``challenger`` version into the cache too (when it is another
+        version than the champion and not warmed yet), so promoting it needs no refill. Stops if the
+        champion moves meanwhile. True if it warmed."""
+        from spanishgas.model.registry import CHALLENGER
+
+        api = self.settings.api
+        if not (api.warm_cache and api.warm_challenger and self.cache.size):
+            return False
+        if version is None or version in (champion.version, self._challenger_checked):
+            return False
+        self._challenger_checked = version  # once per version, whatever comes of it
+        if not self.reader.customer_ids():  # a store that cannot list its customers: nothing to warm
+            return False
+        try:
+            challenger = self._load(CHALLENGER)
+        except NoModel:
+            return False
+        if challenger.segment_version != champion.segment_version or self._missing_features(challenger):
+            return False  # answers it could never serve under this segment model or feature service
+        wanted = (lambda: self.served is champion) if pause else None  # at start-up nothing serves yet
+        self.warm(challenger, WARM_BEHIND_CHUNK if pause else 2000, pause, wanted=wanted)
+        self.challenger_warmed = challenger.version
+        self._drop_unwanted_answers(champion)
+        return True
+
+    def _drop_unwanted_answers(self, served: ServedModel) -> None:
+        """Keep the answers of the champion, the champion before it and the warmed challenger."""
+        keep = {served.version, self.previous_version, self.challenger_warmed} - {None}
+        dropped = self.cache.keep_only(keep, served.segment_version)  # type: ignore[arg-type]
+        if dropped:
+            log.info("dropped %d cached answers of versions no alias points to", dropped)
 
     def _use(self, served: ServedModel) -> None:
         # One attribute assignment: requests in flight keep the model they started with.
@@ -349,8 +401,9 @@ class ScoringService:
     def refresh(self) -> bool:
         """Load the champion again if its alias (or the segment model's) moved; True if it changed. When
         the model stays but the online store was materialized again, warm the answers for its new
-        features (the old ones stay cached until evicted, but no request asks for them any more)."""
-        churn, segments = self._versions()
+        features (the old ones stay cached until evicted, but no request asks for them any more); when
+        the challenger moved, warm its answers behind, paced."""
+        churn, segments, challenger = self._versions()
         if self.observer is not None:
             self.observer.registry_checked(churn)
         current = self.served
@@ -358,6 +411,10 @@ class ScoringService:
             return False
         if current is not None and (churn, segments) == (current.version, current.segment_version):
             self.rewarm_if_materialized(current)
+            try:
+                self._warm_challenger(current, challenger, pause=WARM_BEHIND_PAUSE)
+            except OnlineStoreUnavailable as exc:
+                log.warning("warming the challenger's answers stopped: %s", exc)
             return False
         return self.load()
 
@@ -383,6 +440,7 @@ class ScoringService:
         gc.collect()
         gc.freeze()  # as after a load: the new answers stay out of the collector's full passes
         self.freezer.frozen_at(len(self.cache))
+        self._challenger_checked = None  # the next check warms the challenger for the new features, paced
         self.materialization = record
         self.rewarms += 1
         return True
@@ -531,13 +589,15 @@ class ScoringService:
             self.freezer.cache_grew_to(len(self.cache))
         return out  # type: ignore[return-value]
 
-    def warm(self, served: ServedModel, chunk: int = 2000, pause: float = 0.0) -> int:
+    def warm(
+        self, served: ServedModel, chunk: int = 2000, pause: float = 0.0, wanted: Callable[[], bool] | None = None
+    ) -> int:
         """Score every customer the online store lists with ``served`` into the cache, many rows per
         model call (the same functions, so the same answers as one at a time). Returns how many.
 
-        With ``pause``, sleep that many times each chunk's time after it (the warm of a moved champion,
-        beside the requests): answers already cached are skipped, the answers are frozen as they
-        accumulate, and the warm stops if the champion moves again meanwhile."""
+        With ``pause``, sleep that many times each chunk's time after it (a warm beside the requests):
+        answers already cached are skipped and the answers are frozen as they accumulate. The warm
+        stops when ``wanted`` (checked before each chunk) turns false."""
         if not self.cache.size:
             return 0
         started = time.perf_counter()
@@ -545,8 +605,8 @@ class ScoringService:
         lang = self.language(None)  # the language most answers are asked in
         warmed = 0
         for start in range(0, len(ids), chunk):
-            if pause and self.served is not served:
-                log.info("champion moved again: its predecessor's warm-up stops at %d answers", warmed)
+            if wanted is not None and not wanted():
+                log.info("champion moved meanwhile: warming v%s stops at %d answers", served.version, warmed)
                 break
             chunk_started = time.perf_counter()
             warmed += self._warm_chunk(served, ids[start : start + chunk], lang, skip_cached=bool(pause))
