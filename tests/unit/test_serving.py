@@ -101,6 +101,28 @@ def test_a_new_champion_drops_the_previous_versions_answers() -> None:
     assert cache.keep_only({"2"}, "2") == 2  # another segment model: every answer's segment changes
 
 
+def test_a_challenger_is_warmed_only_where_it_fits_beside_the_champion() -> None:
+    """The previous champion's answers give way to the challenger's; the champion's never do."""
+    from types import SimpleNamespace
+
+    from spanishgas.serving.service import ScoringService
+    from spanishgas.settings import ApiSettings, Settings
+
+    settings = Settings(api=ApiSettings(explanation_cache_size=10))
+    service = ScoringService(settings, reader=SimpleNamespace(features=[]))  # type: ignore[arg-type]
+    champion = SimpleNamespace(version="2", segment_version="1")
+    service.previous_version = "1"
+    for version in ("1", "2"):
+        for i in range(4):
+            service.cache.put((version, "1", "es", i), _scored(0.1))
+    assert service._room_for(2, champion)  # type: ignore[arg-type]
+    assert len(service.cache) == 8  # room enough: nothing dropped
+    assert service._room_for(4, champion)  # type: ignore[arg-type]
+    assert {k[0] for k in service.cache._items} == {"2"} and service.previous_version is None
+    assert not service._room_for(7, champion)  # two versions of 7 customers do not fit in 10
+    assert len(service.cache) == 4  # and the champion's answers stay
+
+
 def test_answers_a_refilling_cache_gains_are_frozen_and_cyclic_garbage_is_not() -> None:
     import gc
     import weakref

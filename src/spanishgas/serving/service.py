@@ -369,7 +369,15 @@ class ScoringService:
         if version is None or version in (champion.version, self._challenger_checked):
             return False
         self._challenger_checked = version  # once per version, whatever comes of it
-        if not self.reader.customer_ids():  # a store that cannot list its customers: nothing to warm
+        customers = len(self.reader.customer_ids())
+        if not customers:  # a store that cannot list its customers: nothing to warm
+            return False
+        self.challenger_warmed = None  # the previous challenger's answers give way to this one's
+        if not self._room_for(customers, champion):
+            log.warning(
+                "challenger v%s not warmed: the answer cache (%d) cannot hold two versions of %d customers",
+                version, self.cache.size, customers,
+            )  # fmt: skip
             return False
         try:
             challenger = self._load(CHALLENGER)
@@ -382,6 +390,17 @@ class ScoringService:
         self.challenger_warmed = challenger.version
         self._drop_unwanted_answers(champion)
         return True
+
+    def _room_for(self, customers: int, champion: ServedModel) -> bool:
+        """Whether another version's answers fit beside the champion's without evicting them; the previous
+        champion's (a rollback's target) give way first."""
+        if len(self.cache) + customers <= self.cache.size:
+            return True
+        if customers * 2 > self.cache.size:
+            return False
+        self.previous_version = None
+        self._drop_unwanted_answers(champion)
+        return len(self.cache) + customers <= self.cache.size
 
     def _drop_unwanted_answers(self, served: ServedModel) -> None:
         """Keep the answers of the champion, the champion before it and the warmed challenger."""
