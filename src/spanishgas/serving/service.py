@@ -208,10 +208,11 @@ class ScoreCache:
                 self._items.popitem(last=False)
 
 
-# A moved champion's answers are warmed behind it in small chunks (scored together, about 0.1 ms an answer
-# against 0.8 ms one at a time, so each chunk holds the interpreter a few milliseconds), pausing three times
-# each chunk's time: the warm takes about a quarter of a core for ten seconds at full scale, where leaving
-# every answer to the first request that asks cost a whole core for minutes (the soak, docs/benchmarks.md).
+# A challenger or a moved champion is warmed behind the serving one in small chunks (scored together,
+# 0.1-0.25 ms an answer against 0.8-1.0 ms alone: benchmarks/bench_answer_chunks.py), so each chunk holds
+# the interpreter a few milliseconds, pausing three times each chunk's time: about a quarter of a core for
+# 30-40 s at full scale, where leaving every answer to the first request that asks cost a whole core for
+# minutes (the soak, docs/benchmarks.md).
 WARM_BEHIND_CHUNK = 50
 WARM_BEHIND_PAUSE = 3.0
 
@@ -369,7 +370,8 @@ class ScoringService:
         if version is None or version in (champion.version, self._challenger_checked):
             return False
         self._challenger_checked = version  # once per version, whatever comes of it
-        customers = len(self.reader.customer_ids())
+        ids = self.reader.customer_ids()
+        customers = len(ids)
         if not customers:  # a store that cannot list its customers: nothing to warm
             return False
         self.challenger_warmed = None  # the previous challenger's answers give way to this one's
@@ -386,7 +388,7 @@ class ScoringService:
         if challenger.segment_version != champion.segment_version or self._missing_features(challenger):
             return False  # answers it could never serve under this segment model or feature service
         wanted = (lambda: self.served is champion) if pause else None  # at start-up nothing serves yet
-        self.warm(challenger, WARM_BEHIND_CHUNK if pause else 2000, pause, wanted=wanted)
+        self.warm(challenger, WARM_BEHIND_CHUNK if pause else 2000, pause, wanted=wanted, ids=ids)
         self.challenger_warmed = challenger.version
         self._drop_unwanted_answers(champion)
         return True
@@ -609,18 +611,24 @@ class ScoringService:
         return out  # type: ignore[return-value]
 
     def warm(
-        self, served: ServedModel, chunk: int = 2000, pause: float = 0.0, wanted: Callable[[], bool] | None = None
+        self,
+        served: ServedModel,
+        chunk: int = 2000,
+        pause: float = 0.0,
+        wanted: Callable[[], bool] | None = None,
+        ids: list[str] | None = None,
     ) -> int:
         """Score every customer the online store lists with ``served`` into the cache, many rows per
         model call (the same functions, so the same answers as one at a time). Returns how many.
 
         With ``pause``, sleep that many times each chunk's time after it (a warm beside the requests):
         answers already cached are skipped and the answers are frozen as they accumulate. The warm
-        stops when ``wanted`` (checked before each chunk) turns false."""
+        stops when ``wanted`` (checked before each chunk) turns false. ``ids``: the store's customers when
+        the caller listed them already."""
         if not self.cache.size:
             return 0
         started = time.perf_counter()
-        ids = self.reader.customer_ids()[: self.cache.size]
+        ids = (self.reader.customer_ids() if ids is None else ids)[: self.cache.size]
         lang = self.language(None)  # the language most answers are asked in
         warmed = 0
         for start in range(0, len(ids), chunk):
