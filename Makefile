@@ -50,7 +50,7 @@ demo: $(STAMP)
 
 test: $(STAMP) $(IAC_STAMP) $(CI_TOOLS)
 	bash scripts/services.sh up
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests --durations=30  # the slowest listed: where the suite's minutes go
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests -m "unit"
