@@ -3,10 +3,10 @@ expected churn rate still follows the observed one."""
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 import common
+from spanishgas.analyst.charts import churn_rate_chart, tier_chart
 from spanishgas.analyst.views import overview
 
 common.page_start("Overview")
@@ -28,13 +28,11 @@ cols[3].metric(
 )
 
 st.subheader("Customers by risk tier")
-tiers = pd.DataFrame({"tier": list(figures["by_tier"]), "customers": list(figures["by_tier"].values())})
-st.bar_chart(tiers, x="tier", y="customers", horizontal=True, sort=False, x_label="customers", y_label="")
+st.vega_lite_chart(*tier_chart(figures["by_tier"]), width="stretch")
 
 st.subheader("Churn rate by month: observed and what the model expects")
 history = common.churn_history(str(common.settings().lake_uri), book.run_id, book.gold_run, book.model_version)
-history = history.rename(columns={"observed_rate": "observed", "expected_rate": "expected by the model"})
-st.line_chart(history, x="month", y=["observed", "expected by the model"], y_label="90-day churn rate")
+st.vega_lite_chart(*churn_rate_chart(history), width="stretch")
 st.caption(
     f"Each as-of month's customers whose 90 days have passed ({len(history)} months): observed churners beside "
     f"the mean probability model v{book.model_version} gives them."

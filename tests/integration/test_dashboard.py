@@ -5,6 +5,7 @@ headless Chromium (Debian's, driven by Playwright), no exception shown, a screen
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -85,6 +86,20 @@ def test_the_overview_reads_the_churn_history_the_scoring_run_published(world: d
     at = _app("pages/overview.py")
     _no_exception(at)
     assert any(f"({len(published)} months)" in c.value for c in at.caption)
+    # the churn chart draws those months: an observed and an expected rate each, as published
+    import pyarrow as pa
+
+    tiers, churn = at.get("vega_lite_chart")
+    drawn = pa.ipc.open_stream(churn.proto.data.data).read_all().to_pandas()
+    assert json.loads(churn.proto.spec)["encoding"]["y"]["field"] == "rate"
+    observed = drawn[drawn["series"] == "observed"].set_index("month")["rate"]
+    assert observed.tolist() == published["observed_rate"].tolist() and len(drawn) == 2 * len(published)
+    assert pa.ipc.open_stream(tiers.proto.data.data).read_all().column("tier").to_pylist() == [
+        "critical",
+        "high",
+        "medium",
+        "low",
+    ]
 
 
 def test_the_start_up_reads_leave_the_pages_nothing_to_read_again(

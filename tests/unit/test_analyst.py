@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from spanishgas.analyst.book import Book, channel_names, reason_phrases, renewal_windows
+from spanishgas.analyst.charts import EXPECTED, OBSERVED, churn_rate_chart, tier_chart
 from spanishgas.analyst.health import curves
 from spanishgas.analyst.lookup import RENEWED, what_if_features
 from spanishgas.analyst.views import (
@@ -156,3 +157,33 @@ def test_what_if_questions_become_feature_changes() -> None:
     from spanishgas.serving.service import what_if_feature_names
 
     assert set(signed) | set(rise) <= set(what_if_feature_names())  # the API accepts every change
+
+
+def _valid_vega_lite(rows: pd.DataFrame, spec: dict) -> None:
+    """The spec with its rows inlined passes the Vega-Lite schema Altair ships (raises if it does not), and
+    every field it encodes is a column of the rows."""
+    import altair as alt
+
+    alt.Chart.from_dict({**spec, "data": {"values": json.loads(rows.to_json(orient="records", date_format="iso"))}})
+    encoded = [e["field"] for e in spec["encoding"].values() if isinstance(e, dict)]
+    encoded += [t["field"] for t in spec["encoding"].get("tooltip", [])]
+    assert set(encoded) <= set(rows.columns)
+
+
+def test_the_overview_charts_are_valid_vega_lite_of_the_books_figures() -> None:
+    rows, spec = tier_chart(overview(_book())["by_tier"] | {"low": 0})
+    _valid_vega_lite(rows, spec)
+    assert rows["tier"].tolist() == ["critical", "high", "medium", "low"]  # the tiers' order, a zero shown
+    assert rows["customers"].tolist() == [1, 1, 1, 0]
+    assert spec["encoding"]["y"]["sort"] == ["critical", "high", "medium", "low"]
+
+    history = pd.DataFrame(
+        {"month": pd.to_datetime(["2024-04-01", "2024-05-01"]), "customers": [10, 12],
+         "observed_rate": [0.1, 0.25], "expected_rate": [0.12, 0.2]}
+    )  # fmt: skip
+    rows, spec = churn_rate_chart(history)
+    _valid_vega_lite(rows, spec)
+    observed = rows[rows["series"] == OBSERVED].set_index("month")["rate"]
+    expected = rows[rows["series"] == EXPECTED].set_index("month")["rate"]
+    assert observed.tolist() == [0.1, 0.25] and expected.tolist() == [0.12, 0.2]
+    assert observed.index.tolist() == history["month"].tolist()
