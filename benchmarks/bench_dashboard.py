@@ -46,11 +46,6 @@ TITLES = {
     "model": "Model",
     "drift": "Drift and data quality",
 }
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"][data-test-connection-state="CONNECTED"]'
-# ... and every chart and table drawn: the script can stop before the browser has drawn what it sent
-DRAWN = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
-        .every(e => e.querySelector('canvas, svg'))
-    && [...document.querySelectorAll('[data-testid="stDataFrame"]')].every(e => e.querySelector('canvas'))"""
 KEY = "bench-key"
 
 
@@ -78,8 +73,10 @@ def _rendered(page: Any) -> None:
     """Wait until the page's script has stopped and the browser has drawn its charts and tables."""
     from playwright.sync_api import expect
 
-    expect(page.locator(IDLE)).to_be_attached(timeout=300_000)
-    page.wait_for_function(DRAWN, timeout=300_000)
+    from spanishgas.analyst.app import PAGE_DRAWN, PAGE_IDLE
+
+    expect(page.locator(PAGE_IDLE)).to_be_attached(timeout=300_000)
+    page.wait_for_function(PAGE_DRAWN, timeout=300_000)
 
 
 def _browser_renders(url: str) -> dict[str, dict[str, float]]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import streamlit as st
 
+from spanishgas.analyst.app import sign_in_required
 from spanishgas.analyst.book import Book, RunKeys, load_book, run_keys
 from spanishgas.settings import Settings, get_settings
 
@@ -51,7 +52,9 @@ def model(registry_uri: str, version: str) -> Any:
 
 @st.cache_resource(max_entries=2)
 def segment_model(registry_uri: str, scores_run: str) -> Any:
-    """The registered segment model the scoring run used."""
+    """The segment model with the champion alias, for the segments' archetypes. The scoring run does not
+    record which segment version it used, so after the segments are retrained and before the next
+    scoring run the archetypes are the new model's."""
     from spanishgas.retention.job import load_segments
 
     return load_segments(settings())
@@ -77,6 +80,23 @@ def matured_labels(lake_uri: str, gold_run: str) -> Any:
     from spanishgas.retention.history import labelled_snapshots
 
     return latest_matured_labels(labelled_snapshots(settings(), gold_run, []))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def customer_history(lake_uri: str, gold_run: str, customer_id: str) -> Any:
+    """A customer's monthly consumption and price in a gold run (read once per customer and run, not on
+    every what-if rerun)."""
+    from spanishgas.analyst.lookup import customer_history as history
+
+    return history(settings(), gold_run, customer_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def customer_features(lake_uri: str, gold_run: str, customer_id: str) -> Any:
+    """A customer's current features in a gold run (the what-if's starting point)."""
+    from spanishgas.analyst.lookup import customer_features as features
+
+    return features(settings(), gold_run, customer_id)
 
 
 @st.cache_resource(max_entries=2)
@@ -172,11 +192,6 @@ def prime() -> list[str]:
         except Exception as exc:  # the page that needs it reads again and shows what went wrong
             log.warning("start-up read of the %s skipped: %s", name, exc)
     return done
-
-
-def sign_in_required(s: Settings) -> bool:
-    """Sign-in is required in the stack profile unless the settings say otherwise."""
-    return s.profile == "stack" if s.dashboard.require_sign_in is None else s.dashboard.require_sign_in
 
 
 def auth_configured() -> bool:

@@ -6,7 +6,15 @@ from __future__ import annotations
 import streamlit as st
 
 import common
-from spanishgas.analyst.views import AT_RISK_TIERS, SORTS, ListFilters, at_risk_list, campaign_csv, filter_choices
+from spanishgas.analyst.views import (
+    AT_RISK_TIERS,
+    SORTS,
+    ListFilters,
+    at_risk_list,
+    campaign_csv,
+    campaign_rows,
+    filter_choices,
+)
 
 common.page_start("At-risk customers")
 
@@ -37,9 +45,13 @@ st.dataframe(
         ),
         "expected_monthly_margin_eur": st.column_config.NumberColumn("monthly margin (EUR)", format="%.2f"),
         "expected_monthly_loss_eur": st.column_config.NumberColumn("margin at risk (EUR/month)", format="%.2f"),
+        "in_holdout": st.column_config.CheckboxColumn("held out", help="kept aside, not contacted: measures uplift"),
         "top_reasons": st.column_config.TextColumn("top reasons", width="large"),
     },
 )
+held_out = len(rows) - len(campaign_rows(rows))
+if held_out:
+    st.caption(f"{held_out:,} held-out customers (kept aside to measure the offers' uplift) are left out of the CSV.")
 st.download_button(
     "Download the list (CSV)",
     campaign_csv(rows),

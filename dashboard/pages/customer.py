@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import common
-from spanishgas.analyst.lookup import LookupFailed, customer_features, customer_history, what_if_features
+from spanishgas.analyst.lookup import LookupFailed, what_if_features
 
 common.page_start("Customer")
 
@@ -56,7 +56,7 @@ else:
     )
 
 st.subheader("Consumption and price")
-history = customer_history(s, book.gold_run, customer_id)
+history = common.customer_history(str(s.lake_uri), book.gold_run, customer_id)
 if history.empty:
     st.write("No monthly history in the current gold run.")
 else:
@@ -70,7 +70,7 @@ price_change = left.slider("Price change (%)", -20, 30, 0, step=1, key="price_ch
 renewal = middle.checkbox("Renewal signed today", key="renewal_signed")
 complaint = right.checkbox("Open complaints resolved", key="complaint_resolved")
 if price_change or renewal or complaint:
-    current = customer_features(s, book.gold_run, customer_id)
+    current = common.customer_features(str(s.lake_uri), book.gold_run, customer_id)
     changes = what_if_features(current, float(price_change), renewal, complaint)
     try:
         changed = lookup.what_if(customer_id, changes).body

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 import common
-from spanishgas.analyst.health import decision_words, drift_over_time
+from spanishgas.analyst.health import decision_words, drift_over_time, flagged_features, retrain_verdict
 
 common.page_start("Drift and data quality")
 
@@ -17,15 +17,13 @@ if history is None:
     st.stop()
 
 decision = history.decision
-verdict = "retrain" if decision.get("retrain") else "keep the champion"
-st.subheader(f"Decision ({decision['snapshot_date']}): {verdict}")
+st.subheader(f"Decision ({decision['snapshot_date']}): {retrain_verdict(decision)}")
 for sentence in decision_words(decision) or ["no rule asks for a retrain"]:
     st.markdown(f"- {sentence}")
 
 st.subheader("Feature drift over time (PSI, whole book)")
 wide = drift_over_time(history)
-latest = history.feature_drift[history.feature_drift["monitoring_run"] == keys.monitoring_run]
-flagged = latest.loc[latest["level"] != "ok", ["feature", "slice", "level", "psi", "rules"]]
+flagged = flagged_features(history, keys.monitoring_run)
 shown = st.multiselect(
     "Features",
     list(wide.columns),

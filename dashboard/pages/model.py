@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 import common
-from spanishgas.analyst.health import figures_side_by_side
+from spanishgas.analyst.health import figures_side_by_side, top_decile_recall
 
 common.page_start("Model")
 
@@ -35,12 +35,14 @@ right.markdown("**Lift by decile** (1 = random)")
 right.bar_chart(curves.deciles, x="decile", y="lift", color="model", stack=False)
 st.markdown("**Cumulative gain** (share of churners reached by contacting the top deciles)")
 st.line_chart(curves.deciles, x="decile", y="cumulative gain", color="model")
-top = curves.deciles[curves.deciles["decile"] == 1].set_index("model")["cumulative gain"]
+top = top_decile_recall(curves.deciles)
 st.caption("Top-decile recall: " + ", ".join(f"{m} {v:.0%}" for m, v in top.items()))
 
 importance, card = common.version_extras(registry, keys.champion_version)
 st.subheader(f"What drives the champion (global SHAP importance, v{keys.champion_version})")
-st.bar_chart(importance.head(15), x="feature", y="share", horizontal=True, x_label="share of the mean |SHAP|")
+st.bar_chart(
+    importance.head(15), x="feature", y="share", horizontal=True, sort="-share", x_label="share of the mean |SHAP|"
+)
 with st.expander("Model card", expanded=False):
     st.markdown(card)
 st.subheader("Promotion decisions")

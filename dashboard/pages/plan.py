@@ -23,7 +23,7 @@ no_budget = st.toggle("No budget: every offer that pays for itself", value=False
 published = book.summary.get("budget_eur")
 start = int(published) if published else 5_000
 budget = None if no_budget else st.slider("Monthly budget (EUR)", 0, 100_000, start, step=500, key="budget")
-comparison = compare_plans(frame, load_policy(), budget, s.retention.holdout_share)
+comparison = compare_plans(frame, load_policy(), budget, book.holdout_share, book.run_id)
 for note in comparison.notes:
     st.info(note)
 
@@ -46,7 +46,8 @@ cols[1].metric("Net expected value", common.euros(this["expected_value_eur"]))
 cols[2].metric(
     "Held out (not contacted)",
     f"{comparison.holdout_customers:,}",
-    help=f"{s.retention.holdout_share:.0%} of the offered customers are kept aside at random to measure real uplift",
+    help=f"{book.holdout_share:.0%} of the offered customers are kept aside at random to measure real uplift; "
+    "the download leaves them out",
 )
 
 st.subheader("Value by segment and action")

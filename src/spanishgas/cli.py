@@ -562,7 +562,7 @@ def dashboard_cmd(
     settings = get_settings()
     try:
         command = dashboard_command(settings, host, port)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         console.print(f"[red]cannot start the app:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2) from exc
     console.print(f"analyst app on {app_url(settings, host, port)}")

@@ -148,6 +148,9 @@ def test_a_filter_narrows_the_at_risk_list_and_the_csv_follows(world: dict[str, 
     by_margin = at.dataframe[0].value["expected_monthly_loss_eur"].to_numpy()
     assert (by_margin[:-1] >= by_margin[1:]).all()
     assert at.get("download_button")  # the campaign's CSV of what is shown
+    segment = str(everyone["segment_name"].iloc[0])
+    at.multiselect(key="segments").set_value([segment]).run()
+    assert set(at.dataframe[0].value["segment_name"]) == {segment}
     assert all(isinstance(r, str) and r for r in narrowed["top_reasons"])
 
 
@@ -170,7 +173,9 @@ def test_the_budget_changes_the_plan(world: dict[str, Any], app_env: Any) -> Non
     _no_exception(at)
 
 
-def test_a_customer_lookup_shows_reasons_and_answers_a_what_if(world: dict[str, Any], app_env: Any) -> None:
+def test_a_customer_lookup_shows_reasons_and_answers_a_what_if(
+    world: dict[str, Any], app_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app_env(settings_env(world["settings"]))
     at = _app("pages/customer.py")
     _no_exception(at)
@@ -183,6 +188,14 @@ def test_a_customer_lookup_shows_reasons_and_answers_a_what_if(world: dict[str, 
     at.checkbox(key="renewal_signed").check().run()
     _no_exception(at)
     assert any(m.label == "Churn probability" and m.delta for m in at.metric)  # the what-if's answer
+
+    def unreadable(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the customer's gold rows read again on a what-if rerun")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("spanishgas.lake_reader.LakeReader.read_table", unreadable)
+        at.slider(key="price_change").set_value(5).run()  # another what-if: history and features cached
+        _no_exception(at)
     at.text_input(key="customer_id").input("C99999").run()
     assert any("Cannot score 'C99999'" in w.value for w in at.warning)
 
@@ -234,9 +247,21 @@ def test_an_empty_platform_says_what_to_run(tmp_path: Path, app_env: Any) -> Non
         at = _app(page)
         _no_exception(at)
         messages[page] = " ".join(e.value for e in [*at.warning, *at.info])
-    assert "No champion model yet" in messages["pages/overview.py"]
-    assert "No champion model yet" in messages["pages/model.py"]
+    for page in ("overview", "at_risk", "customer", "plan", "segments", "model"):
+        assert "No champion model yet" in messages[f"pages/{page}.py"], page
     assert "No monitoring run yet" in messages["pages/drift.py"]
+
+
+def test_a_champion_with_nothing_scored_yet_says_what_to_run(
+    world: dict[str, Any], tmp_path: Path, app_env: Any
+) -> None:
+    """The registry has a champion, the lake no scoring run: the book's pages say to run the scoring."""
+    app_env({**settings_env(world["settings"]), "SPANISHGAS_LAKE_URI": str(tmp_path / "lake")})
+    for page in ("pages/overview.py", "pages/at_risk.py", "pages/plan.py", "pages/segments.py"):
+        at = _app(page)
+        _no_exception(at)
+        assert any("No published scores yet" in e.value for e in at.info), page
+        assert not at.dataframe and not at.metric, page
 
 
 def test_sign_in_is_required_in_the_stack_profile(world: dict[str, Any], app_env: Any) -> None:
@@ -280,26 +305,32 @@ def running_app(world: dict[str, Any], tmp_path_factory: pytest.TempPathFactory)
 
 
 def test_every_page_in_a_real_browser(running_app: tuple[str, Path], tmp_path: Path) -> None:
-    """Each page opened in headless Chromium until the script stops running; no exception on screen;
-    screenshots at full scale to ``SPANISHGAS_SCREENSHOTS`` when set (docs/images). The app was served
-    as `st.App` and its start-up hook warmed the process."""
+    """Each page opened in headless Chromium until the script stops running and every chart and table is
+    drawn; no exception on screen; a screenshot of the whole page (the window made as tall as the page) to
+    ``SPANISHGAS_SCREENSHOTS`` when set (docs/images). The app was served as `st.App` and its start-up
+    hook warmed the process."""
     from playwright.sync_api import expect, sync_playwright
+
+    from spanishgas.analyst.app import PAGE_DRAWN, PAGE_HEIGHT, PAGE_IDLE
 
     url, log = running_app
     chromium = require_program("chromium")
     out = Path(os.environ.get("SPANISHGAS_SCREENSHOTS", tmp_path))
     out.mkdir(parents=True, exist_ok=True)
-    idle = '[data-testid="stApp"][data-test-script-state="notRunning"][data-test-connection-state="CONNECTED"]'
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-background-networking"])
         page = browser.new_page(viewport={"width": 1600, "height": 1100})
         for script, path in PAGES.items():
+            page.set_viewport_size({"width": 1600, "height": 1100})
             page.goto(f"{url}/{path}")
-            expect(page.locator(idle)).to_be_attached(timeout=120_000)
-            page.wait_for_timeout(500)  # charts draw after the script ends
-            expect(page.locator('[data-testid="stApp"]')).to_be_attached()
+            expect(page.locator(PAGE_IDLE)).to_be_attached(timeout=120_000)
+            page.wait_for_function(PAGE_DRAWN, timeout=120_000)
             exceptions = page.locator('[data-testid="stException"]')
             assert exceptions.count() == 0, (script, exceptions.first.inner_text())
+            height = max(1100, int(page.evaluate(PAGE_HEIGHT)) + 40)
+            page.set_viewport_size({"width": 1600, "height": height})
+            page.wait_for_function(PAGE_DRAWN, timeout=120_000)  # charts redraw at the new size
+            page.wait_for_timeout(300)
             name = Path(script).stem.replace("_", "-")
             page.screenshot(path=str(out / f"dashboard-{name}.png"), full_page=True)
         browser.close()

@@ -3,6 +3,7 @@ filters and sort, segment profiles, test-row curves against scikit-learn, and th
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import date
 
@@ -12,7 +13,7 @@ import pytest
 
 from spanishgas.analyst.book import Book, channel_names, reason_phrases, renewal_windows
 from spanishgas.analyst.charts import EXPECTED, OBSERVED, churn_rate_chart, tier_chart
-from spanishgas.analyst.health import curves
+from spanishgas.analyst.health import curves, top_decile_recall
 from spanishgas.analyst.lookup import RENEWED, what_if_features
 from spanishgas.analyst.views import (
     ListFilters,
@@ -143,6 +144,8 @@ def test_curves_match_scikit_learn() -> None:
     assert deciles["lift"].iloc[0] == pytest.approx(labels[top].mean() / labels.mean())
     assert out.calibration["predicted"].iloc[0] == pytest.approx(p[top].mean())
     assert (out.rows, out.churners) == (500, int(labels.sum()))
+    # top-decile recall: the churners among the 50 highest scores over all churners
+    assert top_decile_recall(deciles) == {"champion": pytest.approx(labels[top].sum() / labels.sum())}
 
 
 def test_what_if_questions_become_feature_changes() -> None:
@@ -187,3 +190,51 @@ def test_the_overview_charts_are_valid_vega_lite_of_the_books_figures() -> None:
     expected = rows[rows["series"] == EXPECTED].set_index("month")["rate"]
     assert observed.tolist() == [0.1, 0.25] and expected.tolist() == [0.12, 0.2]
     assert observed.index.tolist() == history["month"].tolist()
+
+
+def test_held_out_customers_are_shown_but_never_in_a_download() -> None:
+    from spanishgas.analyst.views import HOLDOUT, campaign_rows
+
+    book = _book()
+    book.customers[HOLDOUT] = [True, False, False, False]  # C1 has an offer and is kept aside
+    rows = at_risk_list(book, ListFilters())
+    assert rows.set_index("customer_id").loc["C1", HOLDOUT]  # the analyst sees who is held out
+    to_call = [c for c in rows["customer_id"] if c != "C1"]
+    assert len(to_call) == len(rows) - 1 and campaign_rows(rows)["customer_id"].tolist() == to_call
+    sent = pd.read_csv(io.BytesIO(campaign_csv(rows)))
+    assert sent["customer_id"].tolist() == to_call and HOLDOUT not in sent
+
+
+def test_a_live_plan_keeps_the_runs_holdout_and_draws_new_offers_the_same_way() -> None:
+    from spanishgas.analyst.views import HOLDOUT, plan_holdout
+    from spanishgas.retention.scoring import holdout_mask
+
+    ids = [f"C{i:03d}" for i in range(400)]
+    published = pd.DataFrame({"customer_id": ids, "action": ["small_discount"] * 200 + ["no_offer"] * 200})
+    published[HOLDOUT] = holdout_mask(published["customer_id"], published["action"], 0.1, "scores-1")
+    # the live plan drops the first 50 offers and makes 100 new ones, its rows in another order
+    actions = ["no_offer"] * 50 + ["small_discount"] * 250 + ["no_offer"] * 100
+    live = pd.DataFrame({"customer_id": ids, "action": actions}).iloc[::-1].reset_index(drop=True)
+    held = pd.Series(plan_holdout(live, published, 0.1, "scores-1"), index=live["customer_id"]).loc[ids]
+    kept = published.set_index("customer_id")[HOLDOUT]
+    assert not held.iloc[:50].any()  # no offer, nobody kept aside
+    assert held.iloc[50:200].equals(kept.iloc[50:200]) and kept.iloc[50:200].any()  # the run's holdout stays
+    drawn = pd.Series(holdout_mask(live["customer_id"], live["action"], 0.1, "scores-1"), index=live["customer_id"])
+    assert held.iloc[200:300].equals(drawn.loc[ids[200:300]]) and 0 < held.iloc[200:300].sum() < 40
+    assert not held.iloc[300:].any()
+    assert (plan_holdout(live, published, 0.1, "scores-1") == held.loc[live["customer_id"]].to_numpy()).all()
+    assert not plan_holdout(live, published.drop(columns=[HOLDOUT]), 0.0, "scores-1").any()
+
+
+def test_the_open_app_is_served_on_loopback_only() -> None:
+    from spanishgas.analyst.app import OpenAppOffLoopback, dashboard_command, sign_in_required
+    from spanishgas.settings import DashboardSettings, Settings
+
+    local = Settings(profile="local")
+    assert not sign_in_required(local) and sign_in_required(Settings(profile="stack"))
+    assert dashboard_command(local)[dashboard_command(local).index("--server.address") + 1] == "127.0.0.1"
+    with pytest.raises(OpenAppOffLoopback, match=r"loopback only, not 0\.0\.0\.0"):
+        dashboard_command(local, host="0.0.0.0")
+    signed = local.model_copy(update={"dashboard": DashboardSettings(require_sign_in=True)})
+    assert "0.0.0.0" in dashboard_command(signed, host="0.0.0.0")
+    assert "0.0.0.0" in dashboard_command(Settings(profile="stack"), host="0.0.0.0")  # docker-compose's

@@ -15,13 +15,42 @@ if TYPE_CHECKING:
 DASHBOARD = Path(__file__).parents[3] / "dashboard"
 APP = DASHBOARD / "app.py"
 SERVER = DASHBOARD / "server.py"  # the same app with a start-up hook (warm_up_process)
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# For browser checks of the app (tests, benchmarks): the page's script has stopped and the app is
+# connected; then every chart and table is drawn (the flag can flip before the charts are).
+PAGE_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"][data-test-connection-state="CONNECTED"]'
+PAGE_DRAWN = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+        .every(e => e.querySelector('canvas, svg'))
+    && [...document.querySelectorAll('[data-testid="stDataFrame"]')].every(e => e.querySelector('canvas'))"""
+# The app scrolls inside its main section, not the document: a full-page picture needs its height.
+PAGE_HEIGHT = """() => { const main = document.querySelector('[data-testid="stMain"]');
+    return Math.ceil(main ? main.scrollHeight : document.body.scrollHeight) }"""
+
+
+class OpenAppOffLoopback(ValueError):
+    """The app would show every customer's data without sign-in on an address others can reach."""
+
+
+def sign_in_required(settings: Settings) -> bool:
+    """Sign-in is required in the stack profile unless the settings say otherwise."""
+    if settings.dashboard.require_sign_in is None:
+        return settings.profile == "stack"
+    return settings.dashboard.require_sign_in
 
 
 def dashboard_command(settings: Settings, host: str | None = None, port: int | None = None) -> list[str]:
     """The command that serves the app (headless: no browser opened, no usage statistics sent, no
-    developer menu)."""
+    developer menu). Refuses an address off loopback while the app is open without sign-in (the local
+    demo), since the header of every page says "loopback only"."""
     if not SERVER.is_file():
         raise FileNotFoundError(f"the analyst app is not at {SERVER}: run from a checkout of the platform")
+    address = host or settings.dashboard.host
+    if address not in LOOPBACK and not sign_in_required(settings):
+        raise OpenAppOffLoopback(
+            f"the app is open without sign-in here (profile {settings.profile}), so it listens on loopback only, "
+            f"not {address}: set SPANISHGAS_DASHBOARD__REQUIRE_SIGN_IN=true with an identity provider in "
+            "`.streamlit/secrets.toml` (docs/dashboard.md) to serve it to others"
+        )
     return [
         sys.executable,
         "-m",
@@ -29,7 +58,7 @@ def dashboard_command(settings: Settings, host: str | None = None, port: int | N
         "run",
         str(SERVER),
         "--server.address",
-        host or settings.dashboard.host,
+        address,
         "--server.port",
         str(port or settings.dashboard.port),
         "--server.headless",
@@ -49,9 +78,10 @@ def app_url(settings: Settings, host: str | None = None, port: int | None = None
 def warm_up_process(fill_caches: Callable[[], list[str]]) -> None:
     """What the first page of a fresh process would otherwise wait for (measured 4 s of a 4.5 s first
     render at full scale): importing the model stack (MLflow, scikit-learn, XGBoost) and Streamlit's chart
-    library (0.5 s of the overview's first run), then ``fill_caches``: the app's cached reads of the newest
-    runs (the scored book every page starts from, the models, the test curves...), run here in the
-    background instead of in the first analyst's page. Logs how long it took and what it read."""
+    library (Altair: 0.5 s of the first page drawn with `st.line_chart` and friends), then
+    ``fill_caches``: the app's cached reads of the newest runs (the scored book every page starts from,
+    the models, the test curves...), run here in the background instead of in the first analyst's page.
+    Logs how long it took and what it read."""
     import logging
     import time
 

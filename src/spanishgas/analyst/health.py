@@ -256,6 +256,24 @@ def drift_over_time(history: MonitoringHistory, slice_name: str = "book") -> pd.
     return wide.sort_index()
 
 
+def flagged_features(history: MonitoringHistory, monitoring_run: str | None) -> pd.DataFrame:
+    """The features (per slice) a monitoring run found drifting: its rows whose level is not "ok"."""
+    drift = history.feature_drift
+    latest = drift[drift["monitoring_run"] == monitoring_run]
+    return latest.loc[latest["level"] != "ok", ["feature", "slice", "level", "psi", "rules"]]
+
+
+def retrain_verdict(decision: dict[str, Any]) -> str:
+    """The retraining decision in two words or three."""
+    return "retrain" if decision.get("retrain") else "keep the champion"
+
+
+def top_decile_recall(deciles: pd.DataFrame) -> dict[str, float]:
+    """Each model's share of the churners in its top-scored tenth of customers (the first decile's
+    cumulative gain)."""
+    return deciles[deciles["decile"] == 1].set_index("model")["cumulative gain"].astype(float).to_dict()
+
+
 def decision_words(decision: dict[str, Any]) -> list[str]:
     """The retraining decision's explanations, one sentence each."""
     explanations = decision.get("explanations") or []

@@ -32,8 +32,11 @@ LIST_COLUMNS = [
     "expected_monthly_loss_eur",
     "action",
     "timing_window",
+    "in_holdout",
     "top_reasons",
 ]
+# Offered customers the scoring run keeps aside, not contacted, to measure the offers' real uplift.
+HOLDOUT = "in_holdout"
 SORTS = {"churn probability": "churn_probability", "margin at risk": "expected_monthly_loss_eur"}
 
 
@@ -102,9 +105,18 @@ def at_risk_list(book: Book, filters: ListFilters) -> pd.DataFrame:
     return ordered.reset_index(drop=True)
 
 
+def campaign_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows the call center may call: the held-out customers are left out (contacting them would
+    spoil the uplift measurement)."""
+    if HOLDOUT not in rows:
+        return rows
+    return rows[~rows[HOLDOUT].fillna(False).astype(bool).to_numpy()]
+
+
 def campaign_csv(rows: pd.DataFrame) -> bytes:
-    """The filtered list as the call-center campaign tool imports it (UTF-8 CSV, one row a customer)."""
-    return rows.to_csv(index=False).encode("utf-8")
+    """The filtered list as the call-center campaign tool imports it (UTF-8 CSV, one row a customer to
+    call): :func:`campaign_rows`, without the holdout flag."""
+    return campaign_rows(rows).drop(columns=[HOLDOUT], errors="ignore").to_csv(index=False).encode("utf-8")
 
 
 def plan_inputs(book: Book, model: ChurnModel, segments: SegmentModel) -> pd.DataFrame:
@@ -131,12 +143,14 @@ class PlanComparison:
 
 
 def compare_plans(
-    frame: pd.DataFrame, policy: Policy, budget_eur: float | None, holdout_share: float
+    frame: pd.DataFrame, policy: Policy, budget_eur: float | None, holdout_share: float, run_id: str
 ) -> PlanComparison:
-    """Rerun the optimizer for ``budget_eur`` (None: every offer that pays for itself) and compare."""
+    """Rerun the optimizer for ``budget_eur`` (None: every offer that pays for itself) and compare; the
+    plan's holdout follows the scoring run ``run_id``'s (:func:`plan_holdout`)."""
     from spanishgas.retention.scoring import recommend
 
     planned, summary = recommend(frame, policy, budget_eur, explained=False)
+    planned = planned.assign(**{HOLDOUT: plan_holdout(planned, frame, holdout_share, run_id)})
     offered = planned[planned["action"] != "no_offer"]
     by = (
         offered.assign(value=offered["expected_margin_impact_eur"])
@@ -154,14 +168,32 @@ def compare_plans(
         notes.append(
             "no offer pays for itself at these margins: every action's expected retained margin is below its cost"
         )
-    return PlanComparison(budget_eur, plans, by, planned, int(round(len(offered) * holdout_share)), notes)
+    return PlanComparison(budget_eur, plans, by, planned, int(offered[HOLDOUT].sum()), notes)
+
+
+def plan_holdout(planned: pd.DataFrame, published: pd.DataFrame, share: float, run_id: str) -> np.ndarray:
+    """Which of a live plan's offers are kept aside: the scoring run's held-out customers stay aside when
+    the plan still offers them something; an offer the published plan did not make is drawn at the run's
+    share with the run's key, as the scoring job draws (``holdout_mask``)."""
+    from spanishgas.retention.scoring import holdout_mask
+
+    offered = planned["action"].to_numpy(dtype=object) != "no_offer"
+    drawn = holdout_mask(planned["customer_id"], planned["action"], share, run_id)
+    if HOLDOUT not in published:
+        return drawn
+    by_customer = published.set_index("customer_id")
+    was_offered = planned["customer_id"].map(by_customer["action"] != "no_offer").fillna(False).to_numpy(bool)
+    was_held = planned["customer_id"].map(by_customer[HOLDOUT].astype(bool)).fillna(False).to_numpy(bool)
+    return offered & np.where(was_offered, was_held, drawn)
 
 
 def plan_csv(comparison: PlanComparison) -> bytes:
-    """The plan's offers as a CSV (customer, action, timing, cost, expected value)."""
+    """The plan's offers to make as a CSV (customer, action, timing, cost, expected value): the held-out
+    customers are left out."""
     columns = ["customer_id", "risk_tier", "segment_name", "action", "timing_window", "offer_cost_eur"]
-    rows = comparison.planned.loc[comparison.planned["action"] != "no_offer", [*columns, "expected_margin_impact_eur"]]
-    return rows.to_csv(index=False).encode("utf-8")
+    planned = comparison.planned
+    made = (planned["action"] != "no_offer") & ~planned[HOLDOUT].astype(bool)
+    return planned.loc[made, [*columns, "expected_margin_impact_eur"]].to_csv(index=False).encode("utf-8")
 
 
 # Segment profile: (column in the book, how it is summarized, the label the business uses)
