@@ -1,10 +1,11 @@
 """The overview's charts as plain Vega-Lite specs.
 
 The overview is the page every analyst opens first and reopens most. `st.line_chart` and `st.bar_chart`
-build and validate an Altair chart on every run (about 50 ms of the app's one Python process a run,
-docs/benchmarks.md), while a new browser session is fetching Streamlit's front-end files from that same
-process; a spec is a dict. The specs also name the as-of months on the axis (the helpers labelled
-fortnights between monthly points). Each function returns the rows and the spec for `st.vega_lite_chart`.
+build and validate an Altair chart on every run (about 50 ms of the app's one Python process a run:
+benchmarks/bench_overview_charts.py), while a new browser session is fetching Streamlit's front-end files
+from that same process; a spec is a dict. The specs also name the as-of months on the axis (the helpers
+labelled fortnights between monthly points). Each function returns the rows and the spec for
+`st.vega_lite_chart`.
 """
 
 from __future__ import annotations
